@@ -1,0 +1,620 @@
+//! Parsing one audit event, in either of the two forms Trail accepts, into the dimensions the
+//! store indexes.
+//!
+//! The two forms:
+//! - **UAM** (Universal Audit Model): recognised by `eventTimestamp` or `auditPayload`.
+//! - **Legacy record**: the 14 fields of a `GET /audit` hit, plus the optional `dataSourceId`,
+//!   `projectId` and `outcome` that a producer may add.
+//!
+//! The document itself is never rewritten: the store keeps the bytes it was given. This module
+//! only reads them, field by field, so that every error names the field and the reason.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::catalog;
+use crate::outcome::Outcome;
+use crate::timefmt;
+
+/// Which of the two accepted forms a document is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventForm {
+    Uam,
+    Legacy,
+}
+
+/// An id with the display name that came with it (names feed the facets: latest name per id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedId {
+    pub id: i64,
+    pub name: Option<String>,
+}
+
+/// Everything the store indexes about one event, derived without keeping the parsed document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dimensions {
+    /// The event's `id`; duplicates by id are not stored twice.
+    pub id: String,
+    pub form: EventForm,
+    /// When it happened (`dateTime` or `eventTimestamp`), epoch milliseconds.
+    pub event_time_ms: i64,
+    /// Data sources touched; a query over several tables names each of them.
+    pub data_sources: Vec<NamedId>,
+    pub project: Option<NamedId>,
+    pub profile_id: Option<i64>,
+    /// The user's id (`userId`, or the UAM `actor.id`): the users facet shows it as the name.
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    /// Legacy record type; for UAM events the catalogue's legacy name.
+    pub record_type: String,
+    pub outcome: Outcome,
+    pub blob_id: Option<String>,
+    pub purpose_ids: Vec<i64>,
+}
+
+/// Why a document was refused: which field, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {reason}")]
+pub struct EventError {
+    /// JSON path of the offending member (`id`, `actor.profileId`, ...), or `(document)`.
+    pub field: String,
+    pub reason: String,
+}
+
+impl EventError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        EventError {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The members Trail reads, each left as raw JSON until it is checked on its own.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Members<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    // legacy
+    #[serde(borrow)]
+    date_time: Option<&'a RawValue>,
+    #[serde(borrow)]
+    data_source_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    data_source_name: Option<&'a RawValue>,
+    #[serde(borrow)]
+    project_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    project_name: Option<&'a RawValue>,
+    #[serde(borrow)]
+    record_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    blob_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    user_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    profile_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    purpose_ids: Option<&'a RawValue>,
+    #[serde(borrow)]
+    success: Option<&'a RawValue>,
+    #[serde(borrow)]
+    outcome: Option<&'a RawValue>,
+    #[serde(borrow)]
+    failure_reason: Option<&'a RawValue>,
+    #[serde(borrow)]
+    warning: Option<&'a RawValue>,
+    #[serde(borrow)]
+    fingerprint_version_name: Option<&'a RawValue>,
+    #[serde(borrow)]
+    email: Option<&'a RawValue>,
+    // UAM
+    #[serde(borrow)]
+    event_timestamp: Option<&'a RawValue>,
+    #[serde(borrow)]
+    received_timestamp: Option<&'a RawValue>,
+    #[serde(borrow)]
+    tenant_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    action: Option<&'a RawValue>,
+    #[serde(borrow)]
+    action_status: Option<&'a RawValue>,
+    #[serde(borrow)]
+    action_status_reason: Option<&'a RawValue>,
+    #[serde(borrow)]
+    actor: Option<&'a RawValue>,
+    #[serde(borrow)]
+    target_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    targets: Option<&'a RawValue>,
+    #[serde(borrow)]
+    audit_payload: Option<&'a RawValue>,
+}
+
+/// Parses one JSON object (UAM event or legacy record) and derives its [`Dimensions`].
+pub fn parse_event(doc: &str) -> Result<Dimensions, EventError> {
+    let m = read_members(doc)?;
+    if m.event_timestamp.is_some() || m.audit_payload.is_some() {
+        uam_dimensions(&m)
+    } else {
+        legacy_dimensions(&m)
+    }
+}
+
+fn read_members(doc: &str) -> Result<Members<'_>, EventError> {
+    let trimmed = doc.trim_start();
+    if !trimmed.starts_with('{') {
+        return Err(EventError::new(
+            "(document)",
+            "an event must be a JSON object",
+        ));
+    }
+    serde_json::from_str::<Members>(doc)
+        .map_err(|e| EventError::new("(document)", format!("not valid JSON: {e}")))
+}
+
+fn legacy_dimensions(m: &Members) -> Result<Dimensions, EventError> {
+    let id = req_string(m.id, "id")?;
+    let event_time_ms = match m.date_time {
+        None => {
+            return Err(EventError::new(
+                "dateTime",
+                "required (epoch milliseconds as a string)",
+            ))
+        }
+        Some(raw) => epoch_ms(raw, "dateTime")?,
+    };
+    let record_type = req_string(m.record_type, "recordType")?;
+    if record_type.is_empty() {
+        return Err(EventError::new("recordType", "must not be empty"));
+    }
+    let success = opt_bool(m.success, "success")?;
+    let outcome = match opt_string(m.outcome, "outcome")? {
+        Some(name) => Outcome::parse(&name).ok_or_else(|| {
+            EventError::new(
+                "outcome",
+                format!("unknown outcome `{name}`; expected one of success, userError, systemError, insufficientAuthorizations, failure, insufficientPermissions"),
+            )
+        })?,
+        None => Outcome::from_success(success.unwrap_or(true)),
+    };
+    let ds_name = opt_string(m.data_source_name, "dataSourceName")?;
+    let data_sources = match opt_i64(m.data_source_id, "dataSourceId")? {
+        Some(id) => vec![NamedId { id, name: ds_name }],
+        None => Vec::new(),
+    };
+    let project_name = opt_string(m.project_name, "projectName")?;
+    let project = opt_i64(m.project_id, "projectId")?.map(|id| NamedId {
+        id,
+        name: project_name,
+    });
+    // Members that are not indexed are still checked, so that GET /audit can always render them.
+    opt_string(m.failure_reason, "failureReason")?;
+    opt_bool(m.warning, "warning")?;
+    opt_string(m.fingerprint_version_name, "fingerprintVersionName")?;
+    Ok(Dimensions {
+        id,
+        form: EventForm::Legacy,
+        event_time_ms,
+        data_sources,
+        project,
+        profile_id: opt_i64(m.profile_id, "profileId")?,
+        user_id: opt_string(m.user_id, "userId")?,
+        email: opt_string(m.email, "email")?,
+        record_type,
+        outcome,
+        blob_id: opt_string(m.blob_id, "blobId")?,
+        purpose_ids: opt_i64_array(m.purpose_ids, "purposeIds")?,
+    })
+}
+
+fn uam_dimensions(m: &Members) -> Result<Dimensions, EventError> {
+    let id = req_string(m.id, "id")?;
+    let ts = req_string(m.event_timestamp, "eventTimestamp")?;
+    let event_time_ms = timefmt::parse_iso_ms(&ts).ok_or_else(|| {
+        EventError::new(
+            "eventTimestamp",
+            format!("`{ts}` is not an ISO-8601 timestamp with a time zone"),
+        )
+    })?;
+    if let Some(raw) = m.received_timestamp {
+        if let Some(rts) = opt_string(Some(raw), "receivedTimestamp")? {
+            timefmt::parse_iso_ms(&rts).ok_or_else(|| {
+                EventError::new(
+                    "receivedTimestamp",
+                    format!("`{rts}` is not an ISO-8601 timestamp with a time zone"),
+                )
+            })?;
+        }
+    }
+    opt_string(m.tenant_id, "tenantId")?;
+    let action = opt_string(m.action, "action")?;
+    let status = req_string(m.action_status, "actionStatus")?;
+    let outcome = Outcome::from_action_status(&status).ok_or_else(|| {
+        EventError::new(
+            "actionStatus",
+            format!("`{status}` is not one of SUCCESS, FAILURE, UNAUTHORIZED"),
+        )
+    })?;
+    opt_string(m.action_status_reason, "actionStatusReason")?;
+    let target_type = opt_string(m.target_type, "targetType")?;
+
+    let payload = match m.audit_payload {
+        Some(raw) => parse_value(raw, "auditPayload")?,
+        None => {
+            return Err(EventError::new(
+                "auditPayload",
+                "required (an object with `type` and `version`)",
+            ))
+        }
+    };
+    let payload_obj = payload
+        .as_object()
+        .ok_or_else(|| EventError::new("auditPayload", "must be an object"))?;
+    let payload_type = match payload_obj.get("type") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(EventError::new("auditPayload.type", "must be a string")),
+        None => {
+            return Err(EventError::new(
+                "auditPayload.type",
+                "required (e.g. `ApiKeyCreatedAuditPayload`)",
+            ))
+        }
+    };
+
+    let (profile_id, user_id, email) = match m.actor {
+        None => {
+            return Err(EventError::new(
+                "actor",
+                "required (an object with `type`, `id`, `profileId`)",
+            ))
+        }
+        Some(raw) => actor_fields(&parse_value(raw, "actor")?)?,
+    };
+
+    let mut data_sources = Vec::new();
+    let mut project = None;
+    if let Some(raw) = m.targets {
+        let targets = parse_value(raw, "targets")?;
+        let arr = match &targets {
+            Value::Array(a) => a.as_slice(),
+            Value::Null => &[],
+            _ => return Err(EventError::new("targets", "must be an array of objects")),
+        };
+        for (i, t) in arr.iter().enumerate() {
+            let field = |name: &str| format!("targets[{i}].{name}");
+            let obj = t
+                .as_object()
+                .ok_or_else(|| EventError::new(format!("targets[{i}]"), "must be an object"))?;
+            let kind = match obj.get("type") {
+                Some(Value::String(s)) => Some(s.as_str()),
+                None | Some(Value::Null) => target_type.as_deref(),
+                Some(_) => return Err(EventError::new(field("type"), "must be a string")),
+            };
+            let name = match obj.get("name") {
+                Some(Value::String(s)) => Some(s.clone()),
+                None | Some(Value::Null) => None,
+                Some(_) => return Err(EventError::new(field("name"), "must be a string")),
+            };
+            match kind {
+                Some("DATASOURCE") => {
+                    if let Some(id) = value_to_id(obj.get("id"), &field("id"))? {
+                        if !data_sources.iter().any(|d: &NamedId| d.id == id) {
+                            data_sources.push(NamedId { id, name });
+                        }
+                    }
+                }
+                Some("PROJECT") if project.is_none() => {
+                    if let Some(id) = value_to_id(obj.get("id"), &field("id"))? {
+                        project = Some(NamedId { id, name });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    let mut purpose_ids = Vec::new();
+    if let Some(v) = payload_obj.get("purposeIds") {
+        if let Value::Array(a) = v {
+            for (i, p) in a.iter().enumerate() {
+                if let Some(id) = value_to_id(Some(p), &format!("auditPayload.purposeIds[{i}]"))? {
+                    purpose_ids.push(id);
+                }
+            }
+        } else if !v.is_null() {
+            return Err(EventError::new(
+                "auditPayload.purposeIds",
+                "must be an array of ids",
+            ));
+        }
+    }
+
+    let record_type = catalog::legacy_record_type(
+        payload_type,
+        payload_obj,
+        target_type.as_deref(),
+        action.as_deref(),
+    );
+    Ok(Dimensions {
+        id,
+        form: EventForm::Uam,
+        event_time_ms,
+        data_sources,
+        project,
+        profile_id,
+        user_id,
+        email,
+        record_type,
+        outcome,
+        blob_id: None,
+        purpose_ids,
+    })
+}
+
+type ActorFields = (Option<i64>, Option<String>, Option<String>);
+
+fn actor_fields(actor: &Value) -> Result<ActorFields, EventError> {
+    let obj = actor
+        .as_object()
+        .ok_or_else(|| EventError::new("actor", "must be an object"))?;
+    let profile_id = value_to_id(obj.get("profileId"), "actor.profileId")?;
+    let user_id = match obj.get("id") {
+        Some(Value::String(s)) => Some(s.clone()),
+        None | Some(Value::Null) => None,
+        Some(_) => return Err(EventError::new("actor.id", "must be a string")),
+    };
+    let email = match obj.get("email") {
+        Some(Value::String(s)) => Some(s.clone()),
+        None | Some(Value::Null) => user_id.clone().filter(|u| u.contains('@')),
+        Some(_) => return Err(EventError::new("actor.email", "must be a string")),
+    };
+    Ok((profile_id, user_id, email))
+}
+
+/// An id given as an integer or as a string of digits (UAM writes ids as strings).
+fn value_to_id(v: Option<&Value>, field: &str) -> Result<Option<i64>, EventError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| EventError::new(field, "must be an integer")),
+        Some(Value::String(s)) => s
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| EventError::new(field, format!("`{s}` is not an integer id"))),
+        Some(_) => Err(EventError::new(
+            field,
+            "must be an integer or a string of digits",
+        )),
+    }
+}
+
+fn parse_value(raw: &RawValue, field: &str) -> Result<Value, EventError> {
+    serde_json::from_str(raw.get()).map_err(|e| EventError::new(field, e.to_string()))
+}
+
+fn is_null(raw: &RawValue) -> bool {
+    raw.get() == "null"
+}
+
+fn req_string(raw: Option<&RawValue>, field: &str) -> Result<String, EventError> {
+    match opt_string(raw, field)? {
+        Some(s) => Ok(s),
+        None => Err(EventError::new(field, "required (a string)")),
+    }
+}
+
+fn opt_string(raw: Option<&RawValue>, field: &str) -> Result<Option<String>, EventError> {
+    match raw {
+        None => Ok(None),
+        Some(r) if is_null(r) => Ok(None),
+        Some(r) => serde_json::from_str::<Cow<str>>(r.get())
+            .map(|c| Some(c.into_owned()))
+            .map_err(|_| EventError::new(field, format!("must be a string, got {}", kind_of(r)))),
+    }
+}
+
+fn opt_bool(raw: Option<&RawValue>, field: &str) -> Result<Option<bool>, EventError> {
+    match raw {
+        None => Ok(None),
+        Some(r) => match r.get() {
+            "null" => Ok(None),
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            _ => Err(EventError::new(
+                field,
+                format!("must be true, false or null, got {}", kind_of(r)),
+            )),
+        },
+    }
+}
+
+fn opt_i64(raw: Option<&RawValue>, field: &str) -> Result<Option<i64>, EventError> {
+    match raw {
+        None => Ok(None),
+        Some(r) if is_null(r) => Ok(None),
+        Some(r) => {
+            r.get().parse::<i64>().map(Some).map_err(|_| {
+                EventError::new(field, format!("must be an integer, got {}", kind_of(r)))
+            })
+        }
+    }
+}
+
+fn opt_i64_array(raw: Option<&RawValue>, field: &str) -> Result<Vec<i64>, EventError> {
+    match raw {
+        None => Ok(Vec::new()),
+        Some(r) if is_null(r) => Ok(Vec::new()),
+        Some(r) => serde_json::from_str::<Vec<i64>>(r.get()).map_err(|_| {
+            EventError::new(
+                field,
+                format!("must be an array of integers or null, got {}", kind_of(r)),
+            )
+        }),
+    }
+}
+
+/// Epoch milliseconds given as a string of digits (as Immuta writes `dateTime`) or a number.
+fn epoch_ms(raw: &RawValue, field: &str) -> Result<i64, EventError> {
+    let text = raw.get();
+    let digits: Cow<str> = if text.starts_with('"') {
+        serde_json::from_str::<Cow<str>>(text).map_err(|e| EventError::new(field, e.to_string()))?
+    } else {
+        Cow::Borrowed(text)
+    };
+    let ms = digits.parse::<i64>().map_err(|_| {
+        EventError::new(
+            field,
+            format!("must be epoch milliseconds (e.g. \"1634144773832\"), got {text}"),
+        )
+    })?;
+    if !(timefmt::MIN_MS..=timefmt::MAX_MS).contains(&ms) {
+        return Err(EventError::new(
+            field,
+            format!("{ms} is outside years 0001-9999"),
+        ));
+    }
+    Ok(ms)
+}
+
+fn kind_of(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b't') | Some(b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED_HIT: &str = r#"{"dateTime": "1634065931127", "dataSourceName": "Army Army Records",
+        "projectName": "Purpose Test", "recordType": "addToProject", "blobId": null,
+        "userId": "katie@example.com", "profileId": 2, "purposeIds": [11, 17], "success": true,
+        "failureReason": null, "warning": null, "id": "c8c2ba1b-dc8e-4d4d-aa89-cdb3cfb81dae",
+        "fingerprintVersionName": null, "email": "katie@example.com"}"#;
+
+    const UAM_API_KEY: &str = r#"{"id": "d9dc3cee-98d0-47d6-ba81-e0b38f9f4014", "tenantId": "your-immuta-tenant.com",
+        "eventTimestamp": "2024-01-25T18:04:58.368Z", "receivedTimestamp": "2024-01-25T18:04:58.505Z",
+        "action": "CREATE", "actionStatus": "SUCCESS",
+        "actor": {"type": "USER_ACTOR", "id": "taylor@immuta.com", "name": "Taylor Smith", "identityProvider": "bim", "profileId": "1"},
+        "actorIp": "xxx.xx.xx.xx", "sessionId": "9c553d7ace0aa3ee735fd3c14f737bc6",
+        "requestId": "60c68659-ac83-5299-bf3e-14856178a0de", "targetType": "APIKEY", "targets": [], "relatedResources": [],
+        "auditPayload": {"type": "ApiKeyCreatedAuditPayload", "apiKeyId": "1112158", "name": "T1", "version": 1}}"#;
+
+    #[test]
+    fn legacy_seed_hit_yields_its_dimensions() {
+        let d = parse_event(SEED_HIT).unwrap();
+        assert_eq!(d.form, EventForm::Legacy);
+        assert_eq!(d.event_time_ms, 1_634_065_931_127);
+        assert_eq!(d.record_type, "addToProject");
+        assert_eq!(d.profile_id, Some(2));
+        assert_eq!(d.purpose_ids, vec![11, 17]);
+        assert_eq!(d.outcome, Outcome::Success);
+        assert!(
+            d.data_sources.is_empty(),
+            "the seed's hits carry names but no data source ids"
+        );
+    }
+
+    #[test]
+    fn uam_published_example_maps_to_api_key_record_type() {
+        let d = parse_event(UAM_API_KEY).unwrap();
+        assert_eq!(d.form, EventForm::Uam);
+        assert_eq!(d.record_type, "apiKey");
+        assert_eq!(d.profile_id, Some(1));
+        assert_eq!(d.user_id.as_deref(), Some("taylor@immuta.com"));
+        assert_eq!(d.email.as_deref(), Some("taylor@immuta.com"));
+        assert_eq!(d.event_time_ms, 1_706_205_898_368);
+    }
+
+    #[test]
+    fn uam_query_touching_two_tables_has_both_data_sources() {
+        let doc = r#"{"id":"q1","eventTimestamp":"2024-01-01T00:00:00Z","actionStatus":"UNAUTHORIZED",
+            "action":"QUERY","actor":{"id":"a@b.c","profileId":7},"targetType":"DATASOURCE",
+            "targets":[{"type":"DATASOURCE","id":"12","name":"T12"},{"id":"13","name":"T13"},{"type":"PROJECT","id":4,"name":"P"}],
+            "auditPayload":{"type":"QueryAuditPayload","version":1,"technologyContext":{"type":"SnowflakeContext"}}}"#;
+        let d = parse_event(doc).unwrap();
+        assert_eq!(
+            d.data_sources.iter().map(|n| n.id).collect::<Vec<_>>(),
+            vec![12, 13]
+        );
+        assert_eq!(d.project.as_ref().map(|p| p.id), Some(4));
+        assert_eq!(d.outcome, Outcome::InsufficientAuthorizations);
+        assert_eq!(d.record_type, "SnowflakeQuery");
+    }
+
+    #[test]
+    fn explicit_outcome_wins_over_success() {
+        let doc = r#"{"id":"x","dateTime":"1","recordType":"sqlQuery","success":false,"outcome":"userError"}"#;
+        assert_eq!(parse_event(doc).unwrap().outcome, Outcome::UserError);
+        let doc = r#"{"id":"x","dateTime":"1","recordType":"sqlQuery","success":false}"#;
+        assert_eq!(parse_event(doc).unwrap().outcome, Outcome::Failure);
+    }
+
+    #[test]
+    fn errors_name_the_field_and_reason() {
+        let cases = [
+            (r#"[1]"#, "(document)"),
+            (
+                r#"{"id":"x","dateTime":"1","recordType":"a","#,
+                "(document)",
+            ),
+            (r#"{"dateTime":"1","recordType":"a"}"#, "id"),
+            (r#"{"id":"x","recordType":"a"}"#, "dateTime"),
+            (
+                r#"{"id":"x","dateTime":"soon","recordType":"a"}"#,
+                "dateTime",
+            ),
+            (r#"{"id":"x","dateTime":"1"}"#, "recordType"),
+            (
+                r#"{"id":"x","dateTime":"1","recordType":"a","profileId":"2"}"#,
+                "profileId",
+            ),
+            (
+                r#"{"id":"x","dateTime":"1","recordType":"a","purposeIds":[1,"b"]}"#,
+                "purposeIds",
+            ),
+            (
+                r#"{"id":"x","dateTime":"1","recordType":"a","success":"yes"}"#,
+                "success",
+            ),
+            (
+                r#"{"id":"x","dateTime":"1","recordType":"a","outcome":"great"}"#,
+                "outcome",
+            ),
+            (r#"{"id":7,"dateTime":"1","recordType":"a"}"#, "id"),
+            (
+                r#"{"id":"x","eventTimestamp":"2024-13-01","actionStatus":"SUCCESS","actor":{},"auditPayload":{"type":"T"}}"#,
+                "eventTimestamp",
+            ),
+            (
+                r#"{"id":"x","eventTimestamp":"2024-01-01T00:00:00Z","actionStatus":"OK","actor":{},"auditPayload":{"type":"T"}}"#,
+                "actionStatus",
+            ),
+            (
+                r#"{"id":"x","eventTimestamp":"2024-01-01T00:00:00Z","actionStatus":"SUCCESS","actor":{"profileId":"me"},"auditPayload":{"type":"T"}}"#,
+                "actor.profileId",
+            ),
+            (
+                r#"{"id":"x","eventTimestamp":"2024-01-01T00:00:00Z","actionStatus":"SUCCESS","actor":{},"auditPayload":{}}"#,
+                "auditPayload.type",
+            ),
+        ];
+        for (doc, field) in cases {
+            let err = parse_event(doc).expect_err(doc);
+            assert_eq!(err.field, field, "{doc}: {err}");
+            assert!(!err.reason.is_empty());
+        }
+    }
+}

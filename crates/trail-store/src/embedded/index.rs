@@ -1,0 +1,866 @@
+//! The search index: dictionary-encoded columns in blocks of [`BLOCK_ROWS`] rows, with per-value
+//! bitmaps (`roaring`) on sealed blocks.
+//!
+//! Why this shape: the audit search answers a page *and* five facets over the whole matching set.
+//! Facets over broad sets are a walk over small integer columns (what column stores win), while
+//! selective filters need posting lists (what b-trees win). A block holds both:
+//! - columns (`time`, data source, project, profile, record type, outcome) as dense arrays of
+//!   dictionary codes, walked for facet counts and min/max;
+//! - for each value, a bitmap of the rows holding it, intersected to evaluate filters;
+//! - per-block precomputed value counts and min/max time, so a block that matches whole costs
+//!   nothing to count, and a zone map that lets the page skip blocks that cannot reach it.
+//!
+//! Rows arrive in sequence order. New rows land in small immutable *chunks* (one per published
+//! batch, scanned linearly); when they add up to a full block they are merged into a sealed
+//! block with bitmaps. A query's snapshot is the list of `Arc`s at one instant, so an append
+//! racing a query is either wholly visible to it or not at all.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
+use trail_model::query::{finish_id_facet, finish_name_facet};
+use trail_model::{Dimensions, FacetEntry, Facets, NameCount, Outcome, SearchQuery, SortOrder};
+
+use super::log::Location;
+
+/// Rows per sealed block (one roaring container's worth).
+pub const BLOCK_ROWS: usize = 1 << 16;
+
+/// An id-keyed dictionary (data sources, projects, profiles, purposes). Code 0 means "none".
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct IdDict {
+    #[serde(skip)]
+    codes: FxHashMap<i64, u32>,
+    /// `ids[code - 1]`
+    pub ids: Vec<i64>,
+    /// Latest display name seen, by code - 1.
+    pub names: Vec<Option<String>>,
+}
+
+impl IdDict {
+    pub fn code(&self, id: i64) -> Option<u32> {
+        self.codes.get(&id).copied()
+    }
+
+    pub fn intern(&mut self, id: i64, name: Option<&str>) -> u32 {
+        match self.codes.get(&id) {
+            Some(&c) => {
+                if let Some(n) = name {
+                    let slot = &mut self.names[c as usize - 1];
+                    if slot.as_deref() != Some(n) {
+                        *slot = Some(n.to_string());
+                    }
+                }
+                c
+            }
+            None => {
+                self.ids.push(id);
+                self.names.push(name.map(str::to_string));
+                let c = self.ids.len() as u32;
+                self.codes.insert(id, c);
+                c
+            }
+        }
+    }
+
+    pub fn len_with_none(&self) -> usize {
+        self.ids.len() + 1
+    }
+
+    pub fn rebuild_lookup(&mut self) {
+        self.codes = self
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i as u32 + 1))
+            .collect();
+    }
+}
+
+/// A string-keyed dictionary (record types, blob ids). Code 0 means "none".
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct StrDict {
+    #[serde(skip)]
+    codes: FxHashMap<String, u32>,
+    pub names: Vec<String>,
+}
+
+impl StrDict {
+    pub fn code(&self, s: &str) -> Option<u32> {
+        self.codes.get(s).copied()
+    }
+
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&c) = self.codes.get(s) {
+            return c;
+        }
+        self.names.push(s.to_string());
+        let c = self.names.len() as u32;
+        self.codes.insert(s.to_string(), c);
+        c
+    }
+
+    pub fn len_with_none(&self) -> usize {
+        self.names.len() + 1
+    }
+
+    pub fn rebuild_lookup(&mut self) {
+        self.codes = self
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as u32 + 1))
+            .collect();
+    }
+}
+
+/// All dictionaries of one store.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Dicts {
+    pub data_source: IdDict,
+    pub project: IdDict,
+    pub profile: IdDict,
+    pub purpose: IdDict,
+    pub record_type: StrDict,
+    pub blob: StrDict,
+}
+
+impl Dicts {
+    pub fn rebuild_lookups(&mut self) {
+        self.data_source.rebuild_lookup();
+        self.project.rebuild_lookup();
+        self.profile.rebuild_lookup();
+        self.purpose.rebuild_lookup();
+        self.record_type.rebuild_lookup();
+        self.blob.rebuild_lookup();
+    }
+}
+
+/// Bitmaps of a sealed block: for each dimension, value code → rows (block-local) holding it.
+#[derive(Clone, Debug, Default)]
+pub struct Postings {
+    pub data_source: FxHashMap<u32, RoaringBitmap>,
+    pub project: FxHashMap<u32, RoaringBitmap>,
+    pub profile: FxHashMap<u32, RoaringBitmap>,
+    pub record_type: FxHashMap<u32, RoaringBitmap>,
+    pub outcome: FxHashMap<u32, RoaringBitmap>,
+    pub blob: FxHashMap<u32, RoaringBitmap>,
+    pub purpose: FxHashMap<u32, RoaringBitmap>,
+}
+
+/// A run of rows sharing a value (segment number or received time), from `start` on.
+pub type Run<T> = (u32, T);
+
+/// A block of consecutive rows: a sealed block (with postings) or an open chunk (without).
+#[derive(Clone, Debug, Default)]
+pub struct Block {
+    /// Global row number (= sequence - 1) of the first row.
+    pub base_row: u64,
+    pub time: Vec<i64>,
+    pub min_time: i64,
+    pub max_time: i64,
+    /// Offset of each record in its segment.
+    pub offset: Vec<u32>,
+    pub segment_runs: Vec<Run<u32>>,
+    pub received_runs: Vec<Run<i64>>,
+    /// First data source of each row (code, 0 = none); further ones in `data_source_extra`.
+    pub data_source: Vec<u32>,
+    pub data_source_extra: Vec<(u32, u32)>,
+    pub project: Vec<u32>,
+    pub profile: Vec<u32>,
+    pub record_type: Vec<u32>,
+    pub outcome: Vec<u8>,
+    pub blob: Vec<(u32, u32)>,
+    pub purpose: Vec<(u32, u32)>,
+    /// Event-id fingerprints, kept until the block is persisted.
+    pub fingerprints: Vec<[u8; 12]>,
+    pub postings: Option<Postings>,
+}
+
+/// One row to add, with codes already interned.
+pub struct RowCodes {
+    pub time: i64,
+    pub location: Location,
+    pub received_ms: i64,
+    pub data_sources: Vec<u32>,
+    pub project: u32,
+    pub profile: u32,
+    pub record_type: u32,
+    pub outcome: u8,
+    pub blob: u32,
+    pub purposes: Vec<u32>,
+    pub fingerprint: [u8; 12],
+}
+
+impl RowCodes {
+    /// Interns the dimensions of one event.
+    pub fn intern(
+        dicts: &mut Dicts,
+        d: &Dimensions,
+        location: Location,
+        received_ms: i64,
+        fingerprint: [u8; 12],
+    ) -> RowCodes {
+        RowCodes {
+            time: d.event_time_ms,
+            location,
+            received_ms,
+            data_sources: d
+                .data_sources
+                .iter()
+                .map(|n| dicts.data_source.intern(n.id, n.name.as_deref()))
+                .collect(),
+            project: d
+                .project
+                .as_ref()
+                .map_or(0, |p| dicts.project.intern(p.id, p.name.as_deref())),
+            profile: d
+                .profile_id
+                .map_or(0, |id| dicts.profile.intern(id, d.user_id.as_deref())),
+            record_type: dicts.record_type.intern(&d.record_type),
+            outcome: d.outcome.code(),
+            blob: d.blob_id.as_deref().map_or(0, |b| dicts.blob.intern(b)),
+            purposes: d
+                .purpose_ids
+                .iter()
+                .map(|p| dicts.purpose.intern(*p, None))
+                .collect(),
+            fingerprint,
+        }
+    }
+}
+
+fn push_run<T: PartialEq + Copy>(runs: &mut Vec<Run<T>>, row: u32, value: T) {
+    if runs.last().map(|r| r.1) != Some(value) {
+        runs.push((row, value));
+    }
+}
+
+fn run_value<T: Copy>(runs: &[Run<T>], row: u32) -> Option<T> {
+    let i = runs.partition_point(|r| r.0 <= row);
+    i.checked_sub(1).map(|i| runs[i].1)
+}
+
+impl Block {
+    pub fn new(base_row: u64) -> Block {
+        Block {
+            base_row,
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+            ..Default::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.time.is_empty()
+    }
+
+    pub fn push(&mut self, r: RowCodes) {
+        let row = self.time.len() as u32;
+        self.time.push(r.time);
+        self.min_time = self.min_time.min(r.time);
+        self.max_time = self.max_time.max(r.time);
+        self.offset.push(r.location.offset);
+        push_run(&mut self.segment_runs, row, r.location.segment);
+        push_run(&mut self.received_runs, row, r.received_ms);
+        let mut ds = r.data_sources.iter();
+        self.data_source.push(ds.next().copied().unwrap_or(0));
+        for &c in ds {
+            self.data_source_extra.push((row, c));
+        }
+        self.project.push(r.project);
+        self.profile.push(r.profile);
+        self.record_type.push(r.record_type);
+        self.outcome.push(r.outcome);
+        if r.blob != 0 {
+            self.blob.push((row, r.blob));
+        }
+        for &p in &r.purposes {
+            self.purpose.push((row, p));
+        }
+        self.fingerprints.push(r.fingerprint);
+    }
+
+    /// Appends another block's rows (used when merging chunks into a sealed block).
+    pub fn extend_from(&mut self, other: &Block) {
+        let shift = self.len() as u32;
+        for &(row, seg) in &other.segment_runs {
+            push_run(&mut self.segment_runs, row + shift, seg);
+        }
+        for &(row, t) in &other.received_runs {
+            push_run(&mut self.received_runs, row + shift, t);
+        }
+        self.time.extend_from_slice(&other.time);
+        if !other.is_empty() {
+            self.min_time = self.min_time.min(other.min_time);
+            self.max_time = self.max_time.max(other.max_time);
+        }
+        self.offset.extend_from_slice(&other.offset);
+        self.data_source.extend_from_slice(&other.data_source);
+        self.data_source_extra
+            .extend(other.data_source_extra.iter().map(|(r, c)| (r + shift, *c)));
+        self.project.extend_from_slice(&other.project);
+        self.profile.extend_from_slice(&other.profile);
+        self.record_type.extend_from_slice(&other.record_type);
+        self.outcome.extend_from_slice(&other.outcome);
+        self.blob
+            .extend(other.blob.iter().map(|(r, c)| (r + shift, *c)));
+        self.purpose
+            .extend(other.purpose.iter().map(|(r, c)| (r + shift, *c)));
+        self.fingerprints.extend_from_slice(&other.fingerprints);
+    }
+
+    /// Builds the per-value bitmaps that make this a sealed block.
+    pub fn build_postings(&mut self) {
+        fn column(col: impl Iterator<Item = (u32, u32)>) -> FxHashMap<u32, RoaringBitmap> {
+            let mut rows: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+            for (row, code) in col {
+                if code != 0 {
+                    rows.entry(code).or_default().push(row);
+                }
+            }
+            rows.into_iter()
+                .map(|(code, mut r)| {
+                    r.sort_unstable();
+                    r.dedup();
+                    (code, RoaringBitmap::from_sorted_iter(r).unwrap_or_default())
+                })
+                .collect()
+        }
+        let enumerate = |v: &[u32]| {
+            v.iter()
+                .enumerate()
+                .map(|(i, c)| (i as u32, *c))
+                .collect::<Vec<_>>()
+        };
+        let mut ds = enumerate(&self.data_source);
+        ds.extend_from_slice(&self.data_source_extra);
+        self.postings = Some(Postings {
+            data_source: column(ds.into_iter()),
+            project: column(enumerate(&self.project).into_iter()),
+            profile: column(enumerate(&self.profile).into_iter()),
+            record_type: column(enumerate(&self.record_type).into_iter()),
+            outcome: column(
+                self.outcome
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (i as u32, *c as u32 + 1)),
+            ),
+            blob: column(self.blob.iter().copied()),
+            purpose: column(self.purpose.iter().copied()),
+        });
+    }
+
+    pub fn segment_of(&self, row: u32) -> u32 {
+        run_value(&self.segment_runs, row).unwrap_or(0)
+    }
+
+    pub fn received_of(&self, row: u32) -> i64 {
+        run_value(&self.received_runs, row).unwrap_or(0)
+    }
+
+    /// Bytes held by this block (estimate, for the memory report).
+    pub fn heap_bytes(&self) -> usize {
+        let cols = self.time.capacity() * 8
+            + self.offset.capacity() * 4
+            + (self.data_source.capacity()
+                + self.project.capacity()
+                + self.profile.capacity()
+                + self.record_type.capacity())
+                * 4
+            + self.outcome.capacity()
+            + (self.data_source_extra.capacity() + self.blob.capacity() + self.purpose.capacity())
+                * 8
+            + self.fingerprints.capacity() * 12
+            + (self.segment_runs.capacity() * 8 + self.received_runs.capacity() * 16);
+        let postings = self.postings.as_ref().map_or(0, |p| {
+            [
+                &p.data_source,
+                &p.project,
+                &p.profile,
+                &p.record_type,
+                &p.outcome,
+                &p.blob,
+                &p.purpose,
+            ]
+            .iter()
+            .map(|m| {
+                m.capacity() * 40 + m.values().map(|b| b.serialized_size() + 32).sum::<usize>()
+            })
+            .sum()
+        });
+        cols + postings
+    }
+}
+
+/// A query translated into dictionary codes. `None` = no restriction; an empty list = nothing
+/// can match.
+#[derive(Clone, Debug, Default)]
+pub struct Compiled {
+    pub data_source: Option<Vec<u32>>,
+    pub scope: Option<Vec<u32>>,
+    pub project: Option<Vec<u32>>,
+    pub profile: Option<Vec<u32>>,
+    pub record_type: Option<Vec<u32>>,
+    /// Outcome codes + 1 (the postings key).
+    pub outcome: Option<Vec<u32>>,
+    pub blob: Option<Vec<u32>>,
+    pub purpose: Option<Vec<u32>>,
+    pub min_time: i64,
+    pub max_time: i64,
+}
+
+fn codes_of(values: &[i64], dict: &IdDict) -> Option<Vec<u32>> {
+    (!values.is_empty()).then(|| values.iter().filter_map(|v| dict.code(*v)).collect())
+}
+
+impl Compiled {
+    pub fn new(q: &SearchQuery, d: &Dicts) -> Compiled {
+        Compiled {
+            data_source: codes_of(&q.data_source_ids, &d.data_source),
+            scope: q
+                .scope
+                .as_ref()
+                .map(|s| s.iter().filter_map(|v| d.data_source.code(*v)).collect()),
+            project: codes_of(&q.project_ids, &d.project),
+            profile: codes_of(&q.profile_ids, &d.profile),
+            record_type: (!q.record_types.is_empty()).then(|| {
+                q.record_types
+                    .iter()
+                    .filter_map(|r| d.record_type.code(r))
+                    .collect()
+            }),
+            outcome: (!q.outcomes.is_empty())
+                .then(|| q.outcomes.iter().map(|o| o.code() as u32 + 1).collect()),
+            blob: q
+                .blob_id
+                .as_ref()
+                .map(|b| d.blob.code(b).into_iter().collect()),
+            purpose: q.purpose.map(|p| d.purpose.code(p).into_iter().collect()),
+            min_time: q.min_time_ms.unwrap_or(i64::MIN),
+            max_time: q.max_time_ms.unwrap_or(i64::MAX),
+        }
+    }
+
+    fn time_ok(&self, t: i64) -> bool {
+        t >= self.min_time && t <= self.max_time
+    }
+
+    fn has_time_filter(&self) -> bool {
+        self.min_time != i64::MIN || self.max_time != i64::MAX
+    }
+}
+
+/// Which rows of a block match.
+#[derive(Clone, Debug)]
+pub enum Match {
+    None,
+    All,
+    Rows(RoaringBitmap),
+}
+
+impl Match {
+    fn len(&self, block: &Block) -> u64 {
+        match self {
+            Match::None => 0,
+            Match::All => block.len() as u64,
+            Match::Rows(b) => b.len(),
+        }
+    }
+}
+
+fn union_of(postings: &FxHashMap<u32, RoaringBitmap>, codes: &[u32]) -> RoaringBitmap {
+    let mut out = RoaringBitmap::new();
+    for c in codes {
+        if let Some(b) = postings.get(c) {
+            out |= b;
+        }
+    }
+    out
+}
+
+fn rows_with(pairs: &[(u32, u32)], codes: &[u32]) -> RoaringBitmap {
+    pairs
+        .iter()
+        .filter(|(_, c)| codes.contains(c))
+        .map(|(r, _)| *r)
+        .collect()
+}
+
+impl Block {
+    /// Evaluates the filter over this block.
+    pub fn evaluate(&self, q: &Compiled) -> Match {
+        if self.is_empty() || self.max_time < q.min_time || self.min_time > q.max_time {
+            return Match::None;
+        }
+        let mut acc: Option<RoaringBitmap> = None;
+        let mut and = |bm: RoaringBitmap| -> bool {
+            let next = match acc.take() {
+                None => bm,
+                Some(a) => a & bm,
+            };
+            let empty = next.is_empty();
+            acc = Some(next);
+            !empty
+        };
+        macro_rules! dim {
+            ($filter:expr, $postings:ident, $scan:expr) => {
+                if let Some(codes) = &$filter {
+                    let bm = match &self.postings {
+                        Some(p) => union_of(&p.$postings, codes),
+                        None => $scan(codes),
+                    };
+                    if !and(bm) {
+                        return Match::None;
+                    }
+                }
+            };
+        }
+        let scan_col = |col: &[u32], codes: &[u32]| -> RoaringBitmap {
+            col.iter()
+                .enumerate()
+                .filter(|(_, c)| codes.contains(c))
+                .map(|(i, _)| i as u32)
+                .collect()
+        };
+        let scan_ds = |codes: &[u32]| -> RoaringBitmap {
+            let mut b = scan_col(&self.data_source, codes);
+            b |= rows_with(&self.data_source_extra, codes);
+            b
+        };
+        dim!(q.record_type, record_type, |c: &[u32]| scan_col(
+            &self.record_type,
+            c
+        ));
+        dim!(q.outcome, outcome, |c: &[u32]| self
+            .outcome
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| c.contains(&(**o as u32 + 1)))
+            .map(|(i, _)| i as u32)
+            .collect::<RoaringBitmap>());
+        dim!(q.profile, profile, |c: &[u32]| scan_col(&self.profile, c));
+        dim!(q.project, project, |c: &[u32]| scan_col(&self.project, c));
+        dim!(q.data_source, data_source, scan_ds);
+        dim!(q.scope, data_source, scan_ds);
+        dim!(q.blob, blob, |c: &[u32]| rows_with(&self.blob, c));
+        dim!(q.purpose, purpose, |c: &[u32]| rows_with(&self.purpose, c));
+        let whole_block_in_time = self.min_time >= q.min_time && self.max_time <= q.max_time;
+        if q.has_time_filter() && !whole_block_in_time {
+            let bm: RoaringBitmap = match &acc {
+                Some(a) => a
+                    .iter()
+                    .filter(|r| q.time_ok(self.time[*r as usize]))
+                    .collect(),
+                None => self
+                    .time
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| q.time_ok(**t))
+                    .map(|(i, _)| i as u32)
+                    .collect(),
+            };
+            acc = Some(bm);
+        }
+        match acc {
+            None => Match::All,
+            Some(b) if b.is_empty() => Match::None,
+            Some(b) if b.len() == self.len() as u64 => Match::All,
+            Some(b) => Match::Rows(b),
+        }
+    }
+}
+
+/// Counts, min/max and facet tallies over one or more blocks.
+#[derive(Clone, Debug)]
+struct Tally {
+    count: u64,
+    min_time: i64,
+    max_time: i64,
+    data_source: Vec<u64>,
+    project: Vec<u64>,
+    profile: Vec<u64>,
+    record_type: Vec<u64>,
+    outcome: [u64; 6],
+}
+
+impl Tally {
+    fn new(sizes: &DictSizes) -> Tally {
+        Tally {
+            count: 0,
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+            data_source: vec![0; sizes.data_source],
+            project: vec![0; sizes.project],
+            profile: vec![0; sizes.profile],
+            record_type: vec![0; sizes.record_type],
+            outcome: [0; 6],
+        }
+    }
+
+    fn merge(mut self, o: Tally) -> Tally {
+        self.count += o.count;
+        self.min_time = self.min_time.min(o.min_time);
+        self.max_time = self.max_time.max(o.max_time);
+        for (a, b) in self.data_source.iter_mut().zip(&o.data_source) {
+            *a += b;
+        }
+        for (a, b) in self.project.iter_mut().zip(&o.project) {
+            *a += b;
+        }
+        for (a, b) in self.profile.iter_mut().zip(&o.profile) {
+            *a += b;
+        }
+        for (a, b) in self.record_type.iter_mut().zip(&o.record_type) {
+            *a += b;
+        }
+        for (a, b) in self.outcome.iter_mut().zip(&o.outcome) {
+            *a += b;
+        }
+        self
+    }
+
+    fn add_block(&mut self, block: &Block, m: &Match) {
+        match m {
+            Match::None => {}
+            Match::All if block.postings.is_some() => {
+                let p = block.postings.as_ref().expect("checked");
+                self.count += block.len() as u64;
+                self.min_time = self.min_time.min(block.min_time);
+                self.max_time = self.max_time.max(block.max_time);
+                for (code, b) in &p.data_source {
+                    self.data_source[*code as usize] += b.len();
+                }
+                for (code, b) in &p.project {
+                    self.project[*code as usize] += b.len();
+                }
+                for (code, b) in &p.profile {
+                    self.profile[*code as usize] += b.len();
+                }
+                for (code, b) in &p.record_type {
+                    self.record_type[*code as usize] += b.len();
+                }
+                for (code, b) in &p.outcome {
+                    self.outcome[*code as usize - 1] += b.len();
+                }
+            }
+            Match::All => {
+                for r in 0..block.len() {
+                    self.add_row(block, r);
+                }
+                for (_, c) in &block.data_source_extra {
+                    self.data_source[*c as usize] += 1;
+                }
+            }
+            Match::Rows(rows) => {
+                for r in rows.iter() {
+                    self.add_row(block, r as usize);
+                }
+                for (r, c) in &block.data_source_extra {
+                    if rows.contains(*r) {
+                        self.data_source[*c as usize] += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn add_row(&mut self, b: &Block, r: usize) {
+        let t = b.time[r];
+        self.count += 1;
+        self.min_time = self.min_time.min(t);
+        self.max_time = self.max_time.max(t);
+        self.data_source[b.data_source[r] as usize] += 1;
+        self.project[b.project[r] as usize] += 1;
+        self.profile[b.profile[r] as usize] += 1;
+        self.record_type[b.record_type[r] as usize] += 1;
+        self.outcome[b.outcome[r] as usize] += 1;
+    }
+}
+
+/// Dictionary sizes captured after a snapshot: every code in the snapshot is below them.
+#[derive(Clone, Copy, Debug)]
+pub struct DictSizes {
+    pub data_source: usize,
+    pub project: usize,
+    pub profile: usize,
+    pub record_type: usize,
+}
+
+impl DictSizes {
+    pub fn of(d: &Dicts) -> DictSizes {
+        DictSizes {
+            data_source: d.data_source.len_with_none(),
+            project: d.project.len_with_none(),
+            profile: d.profile.len_with_none(),
+            record_type: d.record_type.len_with_none(),
+        }
+    }
+}
+
+/// The rows of one answer page, by global row number, plus everything else of the answer.
+pub struct RawAnswer {
+    pub page_rows: Vec<u64>,
+    pub count: u64,
+    pub min_time: Option<i64>,
+    pub max_time: Option<i64>,
+    pub facets: Facets,
+}
+
+/// Runs a compiled query over a snapshot of blocks.
+pub fn execute(
+    blocks: &[Arc<Block>],
+    q: &Compiled,
+    query: &SearchQuery,
+    dicts: &Dicts,
+    sizes: DictSizes,
+) -> RawAnswer {
+    let matches: Vec<Match> = blocks.par_iter().map(|b| b.evaluate(q)).collect();
+    let tally = blocks
+        .par_iter()
+        .zip(matches.par_iter())
+        .fold(
+            || Tally::new(&sizes),
+            |mut t, (b, m)| {
+                t.add_block(b, m);
+                t
+            },
+        )
+        .reduce(|| Tally::new(&sizes), Tally::merge);
+    let page_rows = top_rows(blocks, &matches, query.offset, query.size, query.sort_order);
+    let facets = facets_of(&tally, q, dicts);
+    let (min_time, max_time) = if tally.count == 0 {
+        (None, None)
+    } else {
+        (Some(tally.min_time), Some(tally.max_time))
+    };
+    RawAnswer {
+        page_rows,
+        count: tally.count,
+        min_time,
+        max_time,
+        facets,
+    }
+}
+
+fn facets_of(t: &Tally, q: &Compiled, d: &Dicts) -> Facets {
+    let id_facet = |counts: &[u64], dict: &IdDict, keep: &dyn Fn(u32) -> bool| {
+        let entries = counts
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(code, n)| **n > 0 && keep(*code as u32))
+            .map(|(code, n)| FacetEntry {
+                id: dict.ids[code - 1],
+                name: dict.names[code - 1].clone(),
+                count: *n,
+            })
+            .collect();
+        finish_id_facet(entries)
+    };
+    let in_scope = |code: u32| q.scope.as_ref().is_none_or(|s| s.contains(&code));
+    Facets {
+        datasources: id_facet(&t.data_source, &d.data_source, &in_scope),
+        projects: id_facet(&t.project, &d.project, &|_| true),
+        users: id_facet(&t.profile, &d.profile, &|_| true),
+        record_types: finish_name_facet(
+            t.record_type
+                .iter()
+                .enumerate()
+                .skip(1)
+                .filter(|(_, n)| **n > 0)
+                .map(|(code, n)| NameCount {
+                    name: d.record_type.names[code - 1].clone(),
+                    count: *n,
+                })
+                .collect(),
+        ),
+        outcomes: finish_name_facet(
+            t.outcome
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .filter_map(|(code, n)| {
+                    Outcome::from_code(code as u8).map(|o| NameCount {
+                        name: o.as_str().to_string(),
+                        count: *n,
+                    })
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// The global rows of the requested page: ordered by (time, row) in the sort direction.
+fn top_rows(
+    blocks: &[Arc<Block>],
+    matches: &[Match],
+    offset: u64,
+    size: usize,
+    order: SortOrder,
+) -> Vec<u64> {
+    let total: u64 = blocks.iter().zip(matches).map(|(b, m)| m.len(b)).sum();
+    if size == 0 || offset >= total {
+        return Vec::new();
+    }
+    let k = (offset + size as u64).min(total) as usize;
+    let desc = order == SortOrder::Desc;
+    // "Larger is better" keys in both directions.
+    let key = |t: i64, row: u64| {
+        if desc {
+            (t, row as i64)
+        } else {
+            (-t, -(row as i64))
+        }
+    };
+    let mut order_idx: Vec<usize> = (0..blocks.len())
+        .filter(|i| !matches!(matches[*i], Match::None))
+        .collect();
+    if desc {
+        order_idx.sort_by_key(|&i| Reverse(blocks[i].max_time));
+    } else {
+        order_idx.sort_by_key(|&i| blocks[i].min_time);
+    }
+    let mut heap: BinaryHeap<Reverse<(i64, i64)>> = BinaryHeap::with_capacity(k + 1);
+    for i in order_idx {
+        let b = &blocks[i];
+        let best = if desc {
+            key(b.max_time, b.base_row + b.len() as u64 - 1)
+        } else {
+            key(b.min_time, b.base_row)
+        };
+        if heap.len() == k && heap.peek().is_some_and(|Reverse(min)| best <= *min) {
+            continue;
+        }
+        let mut offer = |r: u32| {
+            let k2 = key(b.time[r as usize], b.base_row + r as u64);
+            if heap.len() < k {
+                heap.push(Reverse(k2));
+            } else if heap.peek().is_some_and(|Reverse(min)| k2 > *min) {
+                heap.pop();
+                heap.push(Reverse(k2));
+            }
+        };
+        match &matches[i] {
+            Match::None => {}
+            Match::All => (0..b.len() as u32).for_each(&mut offer),
+            Match::Rows(rows) => rows.iter().for_each(&mut offer),
+        }
+    }
+    let mut best: Vec<(i64, i64)> = heap.into_iter().map(|Reverse(k)| k).collect();
+    best.sort_unstable_by(|a, b| b.cmp(a));
+    best.into_iter()
+        .skip(offset as usize)
+        .take(size)
+        .map(|(_, row)| if desc { row as u64 } else { (-row) as u64 })
+        .collect()
+}

@@ -1,0 +1,414 @@
+//! The segment log: the embedded store's source of truth.
+//!
+//! Design constraints:
+//! - The log is append-only and split into segment files of bounded size (`max_segment_bytes`,
+//!   never more than 4 GiB so that record offsets fit in 32 bits). A segment is named by the
+//!   sequence number of its first event: `log/00000000000000000001.seg`.
+//! - Writes go in **batch frames**. A frame holds one whole appended batch, so a batch is stored
+//!   whole or not at all: a frame whose checksum fails is never half-applied.
+//! - Every frame carries a CRC-32 of its body; every record inside carries the SHA-256 of its
+//!   document bytes, which is also the event's hash for tamper evidence.
+//! - A batch is acknowledged only after `fdatasync` covered its frame. Concurrent appenders share
+//!   one sync (group commit; see `super::EmbeddedStore`).
+//! - Only the last segment may end in a torn frame (a crash mid-write); recovery truncates it.
+//!   Anything malformed before the end of the log is corruption and is reported with the segment
+//!   and byte offset, never skipped.
+//!
+//! Layout:
+//! ```text
+//! segment  := "TRAILSG1" first_seq:u64le frame*
+//! frame    := magic:u32le(0x314C5254) body_len:u32le crc32(body):u32le body
+//! body     := first_seq:u64le count:u32le received_ms:i64le record{count}
+//! record   := doc_len:u32le sha256:[u8;32] doc:[u8;doc_len]
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::StoreError;
+
+pub const SEGMENT_MAGIC: &[u8; 8] = b"TRAILSG1";
+pub const SEGMENT_HEADER_LEN: u64 = 16;
+const FRAME_MAGIC: u32 = 0x314C_5254;
+const FRAME_HEADER_LEN: usize = 12;
+const BODY_FIXED_LEN: usize = 8 + 4 + 8;
+pub const RECORD_HEADER_LEN: usize = 4 + 32;
+/// Segments never grow past this, so that offsets fit in a `u32`.
+pub const MAX_SEGMENT_BYTES: u64 = u32::MAX as u64;
+/// Largest batch frame accepted.
+pub const MAX_FRAME_BYTES: usize = 1 << 30;
+
+/// Where one record lives: segment number (index into the segment list) and the byte offset of
+/// its record header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub segment: u32,
+    pub offset: u32,
+}
+
+/// One open segment file.
+#[derive(Debug)]
+pub struct Segment {
+    pub first_seq: u64,
+    pub path: PathBuf,
+    pub file: Arc<File>,
+}
+
+/// A record read back from a segment.
+#[derive(Clone, Debug)]
+pub struct RecordBytes {
+    pub hash: [u8; 32],
+    pub document: String,
+}
+
+pub fn segment_path(log_dir: &Path, first_seq: u64) -> PathBuf {
+    log_dir.join(format!("{first_seq:020}.seg"))
+}
+
+/// Lists segment files in sequence order.
+pub fn list_segments(log_dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let mut out = Vec::new();
+    let rd = fs::read_dir(log_dir).map_err(|e| StoreError::io(log_dir, e))?;
+    for entry in rd {
+        let entry = entry.map_err(|e| StoreError::io(log_dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(stem) = name.strip_suffix(".seg") {
+            if let Ok(first) = stem.parse::<u64>() {
+                out.push((first, entry.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
+}
+
+/// Creates a new empty segment (header written and synced, directory synced).
+pub fn create_segment(log_dir: &Path, first_seq: u64) -> Result<Segment, StoreError> {
+    let path = segment_path(log_dir, first_seq);
+    let mut file = OpenOptions::new()
+        .create_new(true)
+        .read(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| StoreError::io(&path, e))?;
+    let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN as usize);
+    header.extend_from_slice(SEGMENT_MAGIC);
+    header.extend_from_slice(&first_seq.to_le_bytes());
+    file.write_all(&header)
+        .map_err(|e| StoreError::io(&path, e))?;
+    file.sync_all().map_err(|e| StoreError::io(&path, e))?;
+    fsync_dir(log_dir)?;
+    Ok(Segment {
+        first_seq,
+        path,
+        file: Arc::new(file),
+    })
+}
+
+pub fn open_segment(path: &Path, first_seq: u64, writable: bool) -> Result<Segment, StoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .append(writable)
+        .open(path)
+        .map_err(|e| StoreError::io(path, e))?;
+    Ok(Segment {
+        first_seq,
+        path: path.to_path_buf(),
+        file: Arc::new(file),
+    })
+}
+
+/// Encodes one batch frame. Returns the frame bytes and, per record, the offset of its record
+/// header relative to the frame start.
+pub fn encode_frame(
+    first_seq: u64,
+    received_ms: i64,
+    docs: &[(&str, [u8; 32])],
+) -> (Vec<u8>, Vec<u32>) {
+    let body_len: usize = BODY_FIXED_LEN
+        + docs
+            .iter()
+            .map(|(d, _)| RECORD_HEADER_LEN + d.len())
+            .sum::<usize>();
+    let mut buf = Vec::with_capacity(FRAME_HEADER_LEN + body_len);
+    buf.extend_from_slice(&FRAME_MAGIC.to_le_bytes());
+    buf.extend_from_slice(&(body_len as u32).to_le_bytes());
+    buf.extend_from_slice(&[0; 4]);
+    buf.extend_from_slice(&first_seq.to_le_bytes());
+    buf.extend_from_slice(&(docs.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&received_ms.to_le_bytes());
+    let mut offsets = Vec::with_capacity(docs.len());
+    for (doc, hash) in docs {
+        offsets.push(buf.len() as u32);
+        buf.extend_from_slice(&(doc.len() as u32).to_le_bytes());
+        buf.extend_from_slice(hash);
+        buf.extend_from_slice(doc.as_bytes());
+    }
+    let crc = crc32fast::hash(&buf[FRAME_HEADER_LEN..]);
+    buf[8..12].copy_from_slice(&crc.to_le_bytes());
+    (buf, offsets)
+}
+
+/// Size of the frame that [`encode_frame`] would produce.
+pub fn frame_len(docs: &[(&str, [u8; 32])]) -> usize {
+    FRAME_HEADER_LEN
+        + BODY_FIXED_LEN
+        + docs
+            .iter()
+            .map(|(d, _)| RECORD_HEADER_LEN + d.len())
+            .sum::<usize>()
+}
+
+/// Reads one record at `offset`, checking its SHA-256.
+pub fn read_record(segment: &Segment, offset: u32) -> Result<RecordBytes, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        segment: segment.path.clone(),
+        offset: offset as u64,
+        reason,
+    };
+    let mut header = [0u8; RECORD_HEADER_LEN];
+    segment
+        .file
+        .read_exact_at(&mut header, offset as u64)
+        .map_err(|e| corrupt(format!("record header unreadable: {e}")))?;
+    let len = u32::from_le_bytes(header[0..4].try_into().unwrap_or_default()) as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(corrupt(format!("record length {len} is impossible")));
+    }
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&header[4..36]);
+    let mut doc = vec![0u8; len];
+    segment
+        .file
+        .read_exact_at(&mut doc, offset as u64 + RECORD_HEADER_LEN as u64)
+        .map_err(|e| corrupt(format!("record body unreadable: {e}")))?;
+    if sha256(&doc) != hash {
+        return Err(corrupt("record does not match its SHA-256".into()));
+    }
+    let document = String::from_utf8(doc).map_err(|_| corrupt("record is not UTF-8".into()))?;
+    Ok(RecordBytes { hash, document })
+}
+
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// One batch frame found while scanning a segment.
+pub struct ScannedBatch {
+    pub first_seq: u64,
+    pub received_ms: i64,
+    /// (record offset in the segment, hash, document)
+    pub records: Vec<(u32, [u8; 32], String)>,
+}
+
+/// How a segment scan ended.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ScanEnd {
+    /// Length of the valid prefix of the file.
+    pub valid_len: u64,
+    /// True when bytes after `valid_len` were a torn (incomplete) final frame.
+    pub torn_tail: bool,
+    /// Sequence number after the last valid batch.
+    pub next_seq: u64,
+}
+
+/// Scans a segment frame by frame, checking every checksum and the sequence continuity, and
+/// hands each batch to `on_batch` (batches whose events all precede `skip_before_seq` are not
+/// decoded into documents). A malformed frame at the very end is a torn tail when `is_last`;
+/// anything else malformed is [`StoreError::Corrupt`].
+pub fn scan_segment(
+    segment: &Segment,
+    is_last: bool,
+    skip_before_seq: u64,
+    mut on_batch: impl FnMut(ScannedBatch) -> Result<(), StoreError>,
+) -> Result<ScanEnd, StoreError> {
+    let path = &segment.path;
+    let file_len = segment
+        .file
+        .metadata()
+        .map_err(|e| StoreError::io(path, e))?
+        .len();
+    let corrupt = |offset: u64, reason: String| StoreError::Corrupt {
+        segment: path.clone(),
+        offset,
+        reason,
+    };
+    // A handle of its own: the shared one's cursor belongs to the appender.
+    let own = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, own);
+    let mut header = [0u8; SEGMENT_HEADER_LEN as usize];
+    if file_len < SEGMENT_HEADER_LEN {
+        if is_last {
+            return Ok(ScanEnd {
+                valid_len: 0,
+                torn_tail: true,
+                next_seq: segment.first_seq,
+            });
+        }
+        return Err(corrupt(0, "segment shorter than its header".into()));
+    }
+    reader
+        .read_exact(&mut header)
+        .map_err(|e| StoreError::io(path, e))?;
+    if &header[0..8] != SEGMENT_MAGIC {
+        return Err(corrupt(0, "not a Trail segment (bad magic)".into()));
+    }
+    let first = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
+    if first != segment.first_seq {
+        return Err(corrupt(
+            8,
+            format!(
+                "header says first sequence {first}, file name says {}",
+                segment.first_seq
+            ),
+        ));
+    }
+    let mut pos = SEGMENT_HEADER_LEN;
+    let mut next_seq = segment.first_seq;
+    let mut body = Vec::new();
+    loop {
+        let remaining = file_len - pos;
+        if remaining == 0 {
+            return Ok(ScanEnd {
+                valid_len: pos,
+                torn_tail: false,
+                next_seq,
+            });
+        }
+        // Decide torn-vs-corrupt for a bad frame at `pos`.
+        let bad = |reason: String, frame_end: u64| -> Result<ScanEnd, StoreError> {
+            if is_last && frame_end >= file_len {
+                Ok(ScanEnd {
+                    valid_len: pos,
+                    torn_tail: true,
+                    next_seq,
+                })
+            } else {
+                Err(corrupt(pos, reason))
+            }
+        };
+        if remaining < FRAME_HEADER_LEN as u64 {
+            return bad("truncated frame header".into(), file_len);
+        }
+        let mut fh = [0u8; FRAME_HEADER_LEN];
+        reader
+            .read_exact(&mut fh)
+            .map_err(|e| StoreError::io(path, e))?;
+        let magic = u32::from_le_bytes(fh[0..4].try_into().unwrap_or_default());
+        let body_len = u32::from_le_bytes(fh[4..8].try_into().unwrap_or_default()) as u64;
+        let crc = u32::from_le_bytes(fh[8..12].try_into().unwrap_or_default());
+        let frame_end = pos + FRAME_HEADER_LEN as u64 + body_len;
+        if magic != FRAME_MAGIC {
+            // A crash can leave zeroes (or nothing recognisable) only at the very end.
+            let rest_is_zero = is_last && tail_is_zero(segment, pos, file_len)?;
+            return if rest_is_zero {
+                bad("zeroed tail".into(), file_len)
+            } else {
+                bad("bad frame magic".into(), pos + 1)
+            };
+        }
+        if frame_end > file_len {
+            return bad(
+                format!("frame of {body_len} bytes runs past the end of the file"),
+                frame_end,
+            );
+        }
+        if body_len < BODY_FIXED_LEN as u64 || body_len > MAX_FRAME_BYTES as u64 {
+            return bad(format!("impossible frame length {body_len}"), frame_end);
+        }
+        body.resize(body_len as usize, 0);
+        reader
+            .read_exact(&mut body)
+            .map_err(|e| StoreError::io(path, e))?;
+        if crc32fast::hash(&body) != crc {
+            return bad("frame checksum mismatch".into(), frame_end);
+        }
+        let batch_first = u64::from_le_bytes(body[0..8].try_into().unwrap_or_default());
+        let count = u32::from_le_bytes(body[8..12].try_into().unwrap_or_default()) as u64;
+        let received_ms = i64::from_le_bytes(body[12..20].try_into().unwrap_or_default());
+        if batch_first != next_seq {
+            return Err(corrupt(
+                pos,
+                format!("batch starts at sequence {batch_first}, expected {next_seq}"),
+            ));
+        }
+        let decode = batch_first + count > skip_before_seq;
+        let mut records = Vec::new();
+        let mut at = BODY_FIXED_LEN;
+        for i in 0..count {
+            if at + RECORD_HEADER_LEN > body.len() {
+                return Err(corrupt(
+                    pos,
+                    format!("record {i} of the batch overruns its frame"),
+                ));
+            }
+            let len = u32::from_le_bytes(body[at..at + 4].try_into().unwrap_or_default()) as usize;
+            let start = at + RECORD_HEADER_LEN;
+            if start + len > body.len() {
+                return Err(corrupt(
+                    pos,
+                    format!("record {i} of the batch overruns its frame"),
+                ));
+            }
+            if decode && batch_first + i >= skip_before_seq {
+                let mut hash = [0u8; 32];
+                hash.copy_from_slice(&body[at + 4..at + 36]);
+                let doc = &body[start..start + len];
+                let record_offset = pos + FRAME_HEADER_LEN as u64 + at as u64;
+                if sha256(doc) != hash {
+                    return Err(corrupt(
+                        record_offset,
+                        "record does not match its SHA-256".into(),
+                    ));
+                }
+                let document = String::from_utf8(doc.to_vec())
+                    .map_err(|_| corrupt(record_offset, "record is not UTF-8".into()))?;
+                records.push((record_offset as u32, hash, document));
+            }
+            at = start + len;
+        }
+        if at != body.len() {
+            return Err(corrupt(
+                pos,
+                "frame has trailing bytes after its records".into(),
+            ));
+        }
+        if decode {
+            on_batch(ScannedBatch {
+                first_seq: batch_first,
+                received_ms,
+                records,
+            })?;
+        }
+        next_seq = batch_first + count;
+        pos = frame_end;
+    }
+}
+
+fn tail_is_zero(segment: &Segment, from: u64, to: u64) -> Result<bool, StoreError> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut at = from;
+    while at < to {
+        let n = ((to - at) as usize).min(buf.len());
+        segment
+            .file
+            .read_exact_at(&mut buf[..n], at)
+            .map_err(|e| StoreError::io(&segment.path, e))?;
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
+}

@@ -1,0 +1,822 @@
+//! The embedded store: one data directory, no server to run.
+//!
+//! ```text
+//! <data-dir>/
+//!   LOCK              held (flock) by the one process that has the store open
+//!   log/*.seg         the segment log: the truth (see `log`)
+//!   index/blk-*.idx   sealed index blocks (derived; rebuilt from the log when missing)
+//!   index/dicts.json  value dictionaries (derived)
+//!   meta.redb         users, permissions, API-key hashes (see `crate::metadata`)
+//! ```
+//!
+//! Write path (group commit): an appender hashes its documents, then under the writer lock
+//! checks ids for duplicates, assigns dense sequence numbers and writes one batch frame. It then
+//! waits for a sync covering its frame: the first waiter becomes the sync leader, runs one
+//! `fdatasync` for every frame written so far, publishes those batches to the index in sequence
+//! order, and wakes the others. So N concurrent appenders cost one sync, and an event becomes
+//! visible to searches only once it is durable.
+//!
+//! Recovery: open loads the persisted index blocks, then replays the log after them, checking
+//! every frame; a torn final frame is truncated away, anything else malformed is reported with
+//! its segment and offset.
+
+pub mod index;
+pub mod log;
+pub mod persist;
+
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use parking_lot::{Mutex, RwLock};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use trail_model::{Dimensions, SearchAnswer, SearchQuery, StoredEvent};
+
+use self::index::{Block, Compiled, DictSizes, Dicts, RowCodes, BLOCK_ROWS};
+use self::log::{Location, Segment};
+use crate::error::StoreError;
+use crate::metadata::RedbMetadata;
+use crate::{AppendReport, AppendResult, AuditStore, NewEvent, StoreStats};
+
+/// Tunables of the embedded store.
+#[derive(Clone, Debug)]
+pub struct EmbeddedOptions {
+    /// Segment files roll over past this size.
+    pub max_segment_bytes: u64,
+    /// Rows per sealed index block (at most [`BLOCK_ROWS`]); small values exercise sealing in tests.
+    pub block_rows: usize,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions {
+            max_segment_bytes: 256 << 20,
+            block_rows: BLOCK_ROWS,
+        }
+    }
+}
+
+/// 96-bit fingerprint of an event id: the first 12 bytes of its SHA-256.
+type Fingerprint = [u8; 12];
+
+fn fingerprint(id: &str) -> Fingerprint {
+    let h = log::sha256(id.as_bytes());
+    let mut f = [0u8; 12];
+    f.copy_from_slice(&h[..12]);
+    f
+}
+
+/// Event ids already stored, as fingerprints (never as strings): 16 bytes per event.
+#[derive(Default)]
+struct Dedup {
+    /// First 8 bytes of the fingerprint → (last 4 bytes << 32 | row).
+    main: FxHashMap<u64, u64>,
+    /// Fingerprints whose first 8 bytes collided with another id's.
+    overflow: FxHashMap<Fingerprint, u32>,
+}
+
+impl Dedup {
+    fn split(f: &Fingerprint) -> (u64, u32) {
+        let (a, b) = f.split_at(8);
+        (
+            u64::from_le_bytes(a.try_into().unwrap_or_default()),
+            u32::from_le_bytes(b.try_into().unwrap_or_default()),
+        )
+    }
+
+    fn get(&self, f: &Fingerprint) -> Option<u32> {
+        let (key, check) = Dedup::split(f);
+        match self.main.get(&key) {
+            Some(v) if (v >> 32) as u32 == check => Some(*v as u32),
+            Some(_) => self.overflow.get(f).copied(),
+            None => None,
+        }
+    }
+
+    fn insert(&mut self, f: &Fingerprint, row: u32) {
+        let (key, check) = Dedup::split(f);
+        match self.main.get(&key) {
+            None => {
+                self.main.insert(key, (check as u64) << 32 | row as u64);
+            }
+            Some(_) => {
+                self.overflow.insert(*f, row);
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.main.capacity() * 17 + self.overflow.capacity() * 17
+    }
+}
+
+struct PendingBatch {
+    first_row: u64,
+    received_ms: i64,
+    rows: Vec<(Dimensions, Location, Fingerprint)>,
+}
+
+struct Writer {
+    log_dir: PathBuf,
+    current: Arc<Segment>,
+    current_no: u32,
+    pos: u64,
+    next_seq: u64,
+    /// Bytes written since open (across segments): the position group commit syncs up to.
+    lsn: u64,
+    dedup: Dedup,
+    pending: VecDeque<PendingBatch>,
+    poisoned: Option<String>,
+}
+
+struct IndexState {
+    sealed: Vec<Arc<Block>>,
+    open: Vec<Arc<Block>>,
+    open_rows: usize,
+    block_rows: usize,
+}
+
+impl IndexState {
+    fn rows(&self) -> u64 {
+        self.sealed.len() as u64 * self.block_rows as u64 + self.open_rows as u64
+    }
+
+    fn snapshot(&self) -> Vec<Arc<Block>> {
+        self.sealed
+            .iter()
+            .chain(self.open.iter())
+            .cloned()
+            .collect()
+    }
+}
+
+struct Inner {
+    dir: PathBuf,
+    index_dir: PathBuf,
+    options: EmbeddedOptions,
+    writer: Mutex<Writer>,
+    sync_lock: Mutex<()>,
+    durable_lsn: AtomicU64,
+    segments: RwLock<Vec<Arc<Segment>>>,
+    index: RwLock<IndexState>,
+    dicts: RwLock<Dicts>,
+    metadata: Arc<RedbMetadata>,
+    _lock: File,
+}
+
+/// The embedded store. Cheap to clone; all clones share one open data directory.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir`, recovering from any crash.
+    pub fn open(dir: impl AsRef<Path>) -> Result<EmbeddedStore, StoreError> {
+        EmbeddedStore::open_with(dir, EmbeddedOptions::default())
+    }
+
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        options: EmbeddedOptions,
+    ) -> Result<EmbeddedStore, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        if options.block_rows == 0 || options.block_rows > BLOCK_ROWS {
+            return Err(StoreError::Invalid(format!(
+                "block_rows must be between 1 and {BLOCK_ROWS}"
+            )));
+        }
+        let block_rows = options.block_rows;
+        let log_dir = dir.join("log");
+        let index_dir = dir.join("index");
+        for d in [&dir, &log_dir, &index_dir] {
+            fs::create_dir_all(d).map_err(|e| StoreError::io(d, e))?;
+        }
+        let lock_path = dir.join("LOCK");
+        let lock = File::create(&lock_path).map_err(|e| StoreError::io(&lock_path, e))?;
+        // A process that just exited (or a fork that has not yet exec'd) may hold the lock for a
+        // moment: wait briefly before declaring the directory in use.
+        let mut attempts = 0;
+        while lock.try_lock().is_err() {
+            attempts += 1;
+            if attempts > 40 {
+                return Err(StoreError::Locked(dir));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let metadata = Arc::new(RedbMetadata::open(&dir.join("meta.redb"))?);
+
+        // 1. Persisted index blocks: the longest valid prefix.
+        let mut dicts = persist::load_dicts(&index_dir).unwrap_or_default();
+        let sealed = load_sealed_blocks(&index_dir, &dicts, block_rows);
+        let covered_rows = sealed.len() as u64 * block_rows as u64;
+        let mut dedup = Dedup::default();
+        dedup.main.reserve(covered_rows as usize);
+        let mut sealed_arcs = Vec::with_capacity(sealed.len());
+        for mut b in sealed {
+            for (i, f) in b.fingerprints.iter().enumerate() {
+                dedup.insert(f, (b.base_row + i as u64) as u32);
+            }
+            b.fingerprints = Vec::new();
+            sealed_arcs.push(Arc::new(b));
+        }
+
+        // 2. The log: replay what the index does not cover, validate the tail.
+        let mut listed = log::list_segments(&log_dir)?;
+        if listed.is_empty() {
+            let s = log::create_segment(&log_dir, 1)?;
+            listed.push((1, s.path.clone()));
+        }
+        let last_no = listed.len() - 1;
+        let mut segments = Vec::with_capacity(listed.len());
+        for (i, (first, path)) in listed.iter().enumerate() {
+            segments.push(Arc::new(log::open_segment(path, *first, i == last_no)?));
+        }
+        let first_needed = covered_rows + 1;
+        let start_no = listed
+            .iter()
+            .rposition(|(first, _)| *first <= first_needed)
+            .unwrap_or(0);
+        let mut replay: Vec<PendingBatch> = Vec::new();
+        let mut next_seq = listed[start_no].0;
+        let mut tail_end = None;
+        for (no, seg) in segments.iter().enumerate().skip(start_no) {
+            if seg.first_seq != next_seq && no != start_no {
+                return Err(StoreError::Corrupt {
+                    segment: seg.path.clone(),
+                    offset: 0,
+                    reason: format!("segment starts at sequence {}, but the previous one ended before {next_seq}", seg.first_seq),
+                });
+            }
+            let is_last = no == last_no;
+            let end = log::scan_segment(seg, is_last, first_needed, |batch| {
+                let mut rows = Vec::with_capacity(batch.records.len());
+                for (offset, _hash, doc) in batch.records {
+                    let dims = trail_model::parse_event(&doc).map_err(|e| StoreError::Corrupt {
+                        segment: seg.path.clone(),
+                        offset: offset as u64,
+                        reason: format!("stored event no longer parses: {e}"),
+                    })?;
+                    let fp = fingerprint(&dims.id);
+                    rows.push((
+                        dims,
+                        Location {
+                            segment: no as u32,
+                            offset,
+                        },
+                        fp,
+                    ));
+                }
+                let skipped = first_needed.saturating_sub(batch.first_seq);
+                replay.push(PendingBatch {
+                    first_row: batch.first_seq - 1 + skipped,
+                    received_ms: batch.received_ms,
+                    rows,
+                });
+                Ok(())
+            })?;
+            next_seq = end.next_seq;
+            if is_last {
+                tail_end = Some(end);
+            }
+        }
+        let tail = tail_end.expect("the last segment is always scanned");
+        let current = segments[last_no].clone();
+        if tail.torn_tail {
+            tracing::warn!(segment = %current.path.display(), valid_len = tail.valid_len, "dropping a torn tail left by a crash");
+            let f = &current.file;
+            f.set_len(tail.valid_len)
+                .map_err(|e| StoreError::io(&current.path, e))?;
+            if tail.valid_len < log::SEGMENT_HEADER_LEN {
+                use std::io::Write;
+                f.set_len(0).map_err(|e| StoreError::io(&current.path, e))?;
+                let mut header = log::SEGMENT_MAGIC.to_vec();
+                header.extend_from_slice(&current.first_seq.to_le_bytes());
+                (&**f)
+                    .write_all(&header)
+                    .map_err(|e| StoreError::io(&current.path, e))?;
+            }
+            f.sync_all().map_err(|e| StoreError::io(&current.path, e))?;
+        }
+        let pos = tail.valid_len.max(log::SEGMENT_HEADER_LEN);
+        if next_seq - 1 < covered_rows {
+            return Err(StoreError::Corrupt {
+                segment: current.path.clone(),
+                offset: pos,
+                reason: format!("the log ends at sequence {} but the index covers {covered_rows} events: log data is missing", next_seq - 1),
+            });
+        }
+
+        let inner = Inner {
+            dir: dir.clone(),
+            index_dir,
+            options,
+            writer: Mutex::new(Writer {
+                log_dir,
+                current,
+                current_no: last_no as u32,
+                pos,
+                next_seq,
+                lsn: 0,
+                dedup,
+                pending: VecDeque::new(),
+                poisoned: None,
+            }),
+            sync_lock: Mutex::new(()),
+            durable_lsn: AtomicU64::new(0),
+            segments: RwLock::new(segments),
+            index: RwLock::new(IndexState {
+                sealed: sealed_arcs,
+                open: Vec::new(),
+                open_rows: 0,
+                block_rows,
+            }),
+            dicts: RwLock::new(std::mem::take(&mut dicts)),
+            metadata,
+            _lock: lock,
+        };
+        let store = EmbeddedStore {
+            inner: Arc::new(inner),
+        };
+        {
+            let mut w = store.inner.writer.lock();
+            for b in &replay {
+                for (i, (_, _, fp)) in b.rows.iter().enumerate() {
+                    w.dedup.insert(fp, (b.first_row + i as u64) as u32);
+                }
+            }
+        }
+        store.publish(replay)?;
+        Ok(store)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Users, permissions and API keys of this data directory.
+    pub fn metadata(&self) -> Arc<RedbMetadata> {
+        self.inner.metadata.clone()
+    }
+
+    /// Appends a batch and returns once it is durable (blocking).
+    pub fn append_blocking(&self, batch: Vec<NewEvent>) -> Result<AppendReport, StoreError> {
+        let received_ms = now_ms();
+        let prepared: Vec<(NewEvent, [u8; 32], Fingerprint)> = if batch.len() >= 256 {
+            batch
+                .into_par_iter()
+                .map(|e| {
+                    let h = log::sha256(e.document.as_bytes());
+                    let f = fingerprint(&e.dims.id);
+                    (e, h, f)
+                })
+                .collect()
+        } else {
+            batch
+                .into_iter()
+                .map(|e| {
+                    let h = log::sha256(e.document.as_bytes());
+                    let f = fingerprint(&e.dims.id);
+                    (e, h, f)
+                })
+                .collect()
+        };
+        let mut report = AppendReport {
+            results: Vec::with_capacity(prepared.len()),
+            ..Default::default()
+        };
+        let my_lsn = {
+            let mut w = self.inner.writer.lock();
+            if let Some(p) = &w.poisoned {
+                return Err(StoreError::Poisoned(p.clone()));
+            }
+            let mut new_fps: FxHashMap<Fingerprint, u64> = FxHashMap::default();
+            let mut to_store = Vec::with_capacity(prepared.len());
+            let first_seq = w.next_seq;
+            for (e, h, f) in prepared {
+                if let Some(row) = w.dedup.get(&f) {
+                    report.results.push(AppendResult::Duplicate {
+                        seq: row as u64 + 1,
+                    });
+                    report.duplicates += 1;
+                } else if let Some(seq) = new_fps.get(&f) {
+                    report.results.push(AppendResult::Duplicate { seq: *seq });
+                    report.duplicates += 1;
+                } else {
+                    let seq = first_seq + to_store.len() as u64;
+                    new_fps.insert(f, seq);
+                    report.results.push(AppendResult::Stored { seq });
+                    report.stored += 1;
+                    to_store.push((e, h, f));
+                }
+            }
+            if to_store.is_empty() {
+                return Ok(report);
+            }
+            if first_seq - 1 + to_store.len() as u64 > u32::MAX as u64 {
+                return Err(StoreError::Invalid(
+                    "this store holds its maximum of 4,294,967,295 events".into(),
+                ));
+            }
+            let docs: Vec<(&str, [u8; 32])> = to_store
+                .iter()
+                .map(|(e, h, _)| (e.document.as_str(), *h))
+                .collect();
+            let flen = log::frame_len(&docs);
+            if flen > log::MAX_FRAME_BYTES {
+                return Err(StoreError::Invalid(format!(
+                    "a batch of {flen} bytes exceeds the {} byte frame limit; split it",
+                    log::MAX_FRAME_BYTES
+                )));
+            }
+            let max_seg = self
+                .inner
+                .options
+                .max_segment_bytes
+                .min(log::MAX_SEGMENT_BYTES);
+            if w.pos > log::SEGMENT_HEADER_LEN && w.pos + flen as u64 > max_seg {
+                self.roll_segment(&mut w)?;
+            }
+            let (frame, offsets) = log::encode_frame(first_seq, received_ms, &docs);
+            drop(docs);
+            let seg = w.current.clone();
+            if let Err(e) = (&*seg.file).write_all_ext(&frame) {
+                let msg = format!("write to {} failed: {e}", seg.path.display());
+                let _ = seg.file.set_len(w.pos);
+                w.poisoned = Some(msg.clone());
+                return Err(StoreError::Poisoned(msg));
+            }
+            let base = w.pos;
+            let segment_no = w.current_no;
+            w.pos += frame.len() as u64;
+            w.lsn += frame.len() as u64;
+            w.next_seq += to_store.len() as u64;
+            let mut rows = Vec::with_capacity(to_store.len());
+            for (i, (e, _, f)) in to_store.into_iter().enumerate() {
+                w.dedup.insert(&f, (first_seq - 1 + i as u64) as u32);
+                rows.push((
+                    e.dims,
+                    Location {
+                        segment: segment_no,
+                        offset: (base + offsets[i] as u64) as u32,
+                    },
+                    f,
+                ));
+            }
+            w.pending.push_back(PendingBatch {
+                first_row: first_seq - 1,
+                received_ms,
+                rows,
+            });
+            w.lsn
+        };
+        self.wait_durable(my_lsn)?;
+        Ok(report)
+    }
+
+    fn roll_segment(&self, w: &mut Writer) -> Result<(), StoreError> {
+        let cur = w.current.clone();
+        cur.file.sync_data().map_err(|e| {
+            let msg = format!("fdatasync of {} failed: {e}", cur.path.display());
+            w.poisoned = Some(msg.clone());
+            StoreError::Poisoned(msg)
+        })?;
+        let seg = Arc::new(log::create_segment(&w.log_dir, w.next_seq)?);
+        let mut segs = self.inner.segments.write();
+        segs.push(seg.clone());
+        w.current_no = (segs.len() - 1) as u32;
+        w.current = seg;
+        w.pos = log::SEGMENT_HEADER_LEN;
+        Ok(())
+    }
+
+    /// Group commit: returns once a sync covering `lsn` has completed and its batches are visible.
+    fn wait_durable(&self, lsn: u64) -> Result<(), StoreError> {
+        loop {
+            if self.inner.durable_lsn.load(Ordering::Acquire) >= lsn {
+                return Ok(());
+            }
+            let _leader = self.inner.sync_lock.lock();
+            if self.inner.durable_lsn.load(Ordering::Acquire) >= lsn {
+                return Ok(());
+            }
+            let (segment, target, batches) = {
+                let mut w = self.inner.writer.lock();
+                if let Some(p) = &w.poisoned {
+                    return Err(StoreError::Poisoned(p.clone()));
+                }
+                (
+                    w.current.clone(),
+                    w.lsn,
+                    w.pending.drain(..).collect::<Vec<_>>(),
+                )
+            };
+            if let Err(e) = segment.file.sync_data() {
+                let msg = format!("fdatasync of {} failed: {e}", segment.path.display());
+                self.inner.writer.lock().poisoned = Some(msg.clone());
+                return Err(StoreError::Poisoned(msg));
+            }
+            if let Err(e) = self.publish(batches) {
+                let msg = format!("indexing failed: {e}");
+                self.inner.writer.lock().poisoned = Some(msg.clone());
+                return Err(StoreError::Poisoned(msg));
+            }
+            self.inner.durable_lsn.store(target, Ordering::Release);
+        }
+    }
+
+    /// Adds durable batches to the index, in sequence order, sealing full blocks.
+    /// Only one thread publishes at a time (the sync leader, or `open`).
+    fn publish(&self, batches: Vec<PendingBatch>) -> Result<(), StoreError> {
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let codes: Vec<(u64, Vec<RowCodes>)> = {
+            let mut d = self.inner.dicts.write();
+            batches
+                .iter()
+                .map(|b| {
+                    let rows = b
+                        .rows
+                        .iter()
+                        .map(|(dims, loc, fp)| {
+                            RowCodes::intern(&mut d, dims, *loc, b.received_ms, *fp)
+                        })
+                        .collect();
+                    (b.first_row, rows)
+                })
+                .collect()
+        };
+        let block_rows = self.inner.options.block_rows;
+        let (mut open, mut open_rows, mut next_row) = {
+            let ix = self.inner.index.read();
+            (ix.open.clone(), ix.open_rows, ix.rows())
+        };
+        let mut newly_sealed = Vec::new();
+        for (first_row, rows) in codes {
+            debug_assert_eq!(first_row, next_row);
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let room = block_rows - open_rows;
+                let mut chunk = Block::new(next_row);
+                for r in rows.by_ref().take(room) {
+                    chunk.push(r);
+                }
+                next_row += chunk.len() as u64;
+                open_rows += chunk.len();
+                open.push(Arc::new(chunk));
+                if open_rows == block_rows {
+                    let mut merged = Block::new(open[0].base_row);
+                    for c in &open {
+                        merged.extend_from(c);
+                    }
+                    merged.build_postings();
+                    newly_sealed.push(merged);
+                    open.clear();
+                    open_rows = 0;
+                }
+            }
+        }
+        if !newly_sealed.is_empty() {
+            let d = self.inner.dicts.read();
+            persist::save_dicts(&self.inner.index_dir, &d)?;
+            let needs = persist::dict_sizes(&d);
+            drop(d);
+            for b in &mut newly_sealed {
+                persist::save_block(&self.inner.index_dir, b, needs, block_rows)?;
+                b.fingerprints = Vec::new();
+            }
+        }
+        let mut ix = self.inner.index.write();
+        ix.sealed.extend(newly_sealed.into_iter().map(Arc::new));
+        ix.open = open;
+        ix.open_rows = open_rows;
+        Ok(())
+    }
+
+    /// Answers a search from one snapshot (blocking).
+    pub fn search_blocking(&self, query: &SearchQuery) -> Result<SearchAnswer, StoreError> {
+        let blocks = self.inner.index.read().snapshot();
+        let (compiled, sizes) = {
+            let d = self.inner.dicts.read();
+            (Compiled::new(query, &d), DictSizes::of(&d))
+        };
+        let raw = {
+            let d = self.inner.dicts.read();
+            index::execute(&blocks, &compiled, query, &d, sizes)
+        };
+        let hits = raw
+            .page_rows
+            .iter()
+            .map(|row| self.read_row(&blocks, *row))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SearchAnswer {
+            hits,
+            count: raw.count,
+            min_time_ms: raw.min_time,
+            max_time_ms: raw.max_time,
+            facets: raw.facets,
+        })
+    }
+
+    fn read_row(&self, blocks: &[Arc<Block>], row: u64) -> Result<StoredEvent, StoreError> {
+        let i = blocks.partition_point(|b| b.base_row <= row) - 1;
+        let b = &blocks[i];
+        let r = (row - b.base_row) as u32;
+        let segment = self.inner.segments.read()[b.segment_of(r) as usize].clone();
+        let rec = log::read_record(&segment, b.offset[r as usize])?;
+        Ok(StoredEvent {
+            seq: row + 1,
+            hash: rec.hash,
+            received_ms: b.received_of(r),
+            event_time_ms: b.time[r as usize],
+            document: rec.document,
+        })
+    }
+
+    /// The event with this id, if stored and durable.
+    pub fn get_blocking(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        let fp = fingerprint(id);
+        let Some(row) = self.inner.writer.lock().dedup.get(&fp) else {
+            return Ok(None);
+        };
+        let blocks = self.inner.index.read().snapshot();
+        let visible = blocks.last().map_or(0, |b| b.base_row + b.len() as u64);
+        if row as u64 >= visible {
+            return Ok(None);
+        }
+        let ev = self.read_row(&blocks, row as u64)?;
+        let same_id = trail_model::parse_event(&ev.document)
+            .map(|d| d.id == id)
+            .unwrap_or(false);
+        Ok(same_id.then_some(ev))
+    }
+
+    /// Events after `after_seq` in sequence order (blocking).
+    pub fn scan_blocking(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let blocks = self.inner.index.read().snapshot();
+        let visible = blocks.last().map_or(0, |b| b.base_row + b.len() as u64);
+        (after_seq..visible.min(after_seq.saturating_add(limit as u64)))
+            .map(|row| self.read_row(&blocks, row))
+            .collect()
+    }
+
+    /// Counts and index memory.
+    pub fn stats_blocking(&self) -> StoreStats {
+        let ix = self.inner.index.read();
+        let rows = ix.rows();
+        let blocks: usize = ix
+            .sealed
+            .iter()
+            .chain(ix.open.iter())
+            .map(|b| b.heap_bytes())
+            .sum();
+        drop(ix);
+        let dedup = self.inner.writer.lock().dedup.heap_bytes();
+        StoreStats {
+            events: rows,
+            last_seq: rows,
+            index_bytes: (blocks + dedup) as u64,
+        }
+    }
+
+    /// Reads and checks every record of every segment (slow; for `trail verify` and tests).
+    pub fn verify_blocking(&self) -> Result<u64, StoreError> {
+        let segments = self.inner.segments.read().clone();
+        let mut n = 0u64;
+        let last = segments.len() - 1;
+        for (i, s) in segments.iter().enumerate() {
+            log::scan_segment(s, i == last, 0, |b| {
+                n += b.records.len() as u64;
+                Ok(())
+            })?;
+        }
+        Ok(n)
+    }
+}
+
+trait WriteAllExt {
+    fn write_all_ext(self, buf: &[u8]) -> std::io::Result<()>;
+}
+
+impl WriteAllExt for &File {
+    fn write_all_ext(mut self, buf: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.write_all(buf)
+    }
+}
+
+fn load_sealed_blocks(index_dir: &Path, dicts: &Dicts, block_rows: usize) -> Vec<Block> {
+    let have = persist::dict_sizes(dicts);
+    let mut n = 0u64;
+    while persist::block_path(index_dir, n).exists() {
+        n += 1;
+    }
+    let loaded: Vec<Option<Block>> = (0..n)
+        .into_par_iter()
+        .map(|no| {
+            let (mut b, needs) = persist::load_block(index_dir, no)?;
+            let fits = needs
+                .iter()
+                .zip(have.iter())
+                .all(|(need, have)| need <= have)
+                && b.base_row == no * block_rows as u64
+                && b.len() == block_rows
+                && codes_within(&b, needs);
+            if !fits {
+                return None;
+            }
+            b.build_postings();
+            Some(b)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for b in loaded {
+        match b {
+            Some(b) => out.push(b),
+            None => break,
+        }
+    }
+    // Anything after the first damaged block is stale: it will be rebuilt from the log.
+    for no in out.len() as u64..n {
+        let _ = fs::remove_file(persist::block_path(index_dir, no));
+    }
+    out
+}
+
+fn codes_within(b: &Block, needs: persist::DictNeeds) -> bool {
+    let max = |v: &[u32]| v.iter().copied().max().unwrap_or(0);
+    let max_pair = |v: &[(u32, u32)]| v.iter().map(|p| p.1).max().unwrap_or(0);
+    let rows_ok = |v: &[(u32, u32)]| v.iter().all(|p| (p.0 as usize) < b.len());
+    max(&b.data_source) <= needs[0]
+        && max_pair(&b.data_source_extra) <= needs[0]
+        && max(&b.project) <= needs[1]
+        && max(&b.profile) <= needs[2]
+        && max(&b.record_type) <= needs[3]
+        && max_pair(&b.blob) <= needs[4]
+        && max_pair(&b.purpose) <= needs[5]
+        && rows_ok(&b.data_source_extra)
+        && rows_ok(&b.blob)
+        && rows_ok(&b.purpose)
+}
+
+#[async_trait]
+impl AuditStore for EmbeddedStore {
+    async fn append(&self, batch: Vec<NewEvent>) -> Result<AppendReport, StoreError> {
+        let s = self.clone();
+        blocking(move || s.append_blocking(batch)).await
+    }
+
+    async fn search(&self, query: SearchQuery) -> Result<SearchAnswer, StoreError> {
+        let s = self.clone();
+        blocking(move || s.search_blocking(&query)).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        let s = self.clone();
+        let id = id.to_string();
+        blocking(move || s.get_blocking(&id)).await
+    }
+
+    async fn scan(&self, after_seq: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let s = self.clone();
+        blocking(move || s.scan_blocking(after_seq, limit)).await
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        Ok(self.stats_blocking())
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        let w = self.inner.writer.lock();
+        w.current
+            .file
+            .sync_data()
+            .map_err(|e| StoreError::io(&w.current.path, e))
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+}

@@ -1,0 +1,218 @@
+//! Persisted form of sealed index blocks and of the dictionaries.
+//!
+//! The index is derived data: the log is the truth. A block file that is missing, truncated or
+//! fails its checksum is simply rebuilt from the log at open. Files are written to a temporary
+//! name and renamed, so a reader never sees half a file; they are not fsync'd (a lost block is
+//! rebuilt, never wrong). Per-value bitmaps are rebuilt from the persisted columns at load,
+//! which costs milliseconds per block and keeps the format small and simple.
+//!
+//! ```text
+//! file    := "TRAILIX1" payload_len:u64le crc32(payload):u32le payload
+//! payload := base_row:u64 len:u32 min_time:i64 max_time:i64 dict_sizes:[u32;6]
+//!            time:[i64] offset:[u32] data_source:[u32] project:[u32] profile:[u32]
+//!            record_type:[u32] outcome:[u8] segment_runs ext received_runs ext
+//!            data_source_extra ext blob ext purpose ext fingerprints:[[u8;12]]
+//! ```
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::index::{Block, Dicts};
+use crate::error::StoreError;
+
+const MAGIC: &[u8; 8] = b"TRAILIX1";
+
+pub fn block_path(index_dir: &Path, block_no: u64) -> PathBuf {
+    index_dir.join(format!("blk-{block_no:010}.idx"))
+}
+
+pub fn dicts_path(index_dir: &Path) -> PathBuf {
+    index_dir.join("dicts.json")
+}
+
+/// The dictionary sizes a block needs: (data source, project, profile, record type, blob, purpose).
+pub type DictNeeds = [u32; 6];
+
+pub fn dict_sizes(d: &Dicts) -> DictNeeds {
+    [
+        d.data_source.ids.len() as u32,
+        d.project.ids.len() as u32,
+        d.profile.ids.len() as u32,
+        d.record_type.names.len() as u32,
+        d.blob.names.len() as u32,
+        d.purpose.ids.len() as u32,
+    ]
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).map_err(|e| StoreError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))
+}
+
+pub fn save_dicts(index_dir: &Path, d: &Dicts) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(d).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    write_atomically(&dicts_path(index_dir), &bytes)
+}
+
+pub fn load_dicts(index_dir: &Path) -> Option<Dicts> {
+    let bytes = fs::read(dicts_path(index_dir)).ok()?;
+    let mut d: Dicts = serde_json::from_slice(&bytes).ok()?;
+    d.rebuild_lookups();
+    Some(d)
+}
+
+struct Out(Vec<u8>);
+
+impl Out {
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn pairs(&mut self, v: &[(u32, u32)]) {
+        self.u32(v.len() as u32);
+        for (a, b) in v {
+            self.u32(*a);
+            self.u32(*b);
+        }
+    }
+}
+
+pub fn save_block(
+    index_dir: &Path,
+    block: &Block,
+    needs: DictNeeds,
+    block_rows: usize,
+) -> Result<(), StoreError> {
+    let mut o = Out(Vec::with_capacity(block.len() * 48 + 1024));
+    o.u64(block.base_row);
+    o.u32(block.len() as u32);
+    o.i64(block.min_time);
+    o.i64(block.max_time);
+    needs.iter().for_each(|n| o.u32(*n));
+    block.time.iter().for_each(|v| o.i64(*v));
+    block.offset.iter().for_each(|v| o.u32(*v));
+    for col in [
+        &block.data_source,
+        &block.project,
+        &block.profile,
+        &block.record_type,
+    ] {
+        col.iter().for_each(|v| o.u32(*v));
+    }
+    o.0.extend_from_slice(&block.outcome);
+    o.pairs(&block.segment_runs);
+    o.u32(block.received_runs.len() as u32);
+    for (r, t) in &block.received_runs {
+        o.u32(*r);
+        o.i64(*t);
+    }
+    o.pairs(&block.data_source_extra);
+    o.pairs(&block.blob);
+    o.pairs(&block.purpose);
+    for f in &block.fingerprints {
+        o.0.extend_from_slice(f);
+    }
+    let payload = o.0;
+    let mut file = Vec::with_capacity(payload.len() + 20);
+    file.extend_from_slice(MAGIC);
+    file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    file.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    file.extend_from_slice(&payload);
+    write_atomically(
+        &block_path(index_dir, block.base_row / block_rows as u64),
+        &file,
+    )
+}
+
+struct In<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl In<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let s = self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn u32s(&mut self, n: usize) -> Option<Vec<u32>> {
+        let raw = self.take(n.checked_mul(4)?)?;
+        Some(
+            raw.chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        )
+    }
+    fn pairs(&mut self) -> Option<Vec<(u32, u32)>> {
+        let n = self.u32()? as usize;
+        let flat = self.u32s(n.checked_mul(2)?)?;
+        Some(flat.chunks_exact(2).map(|c| (c[0], c[1])).collect())
+    }
+}
+
+/// Loads a block file; `None` when it is missing or damaged (it is then rebuilt from the log).
+pub fn load_block(index_dir: &Path, block_no: u64) -> Option<(Block, DictNeeds)> {
+    let bytes = fs::read(block_path(index_dir, block_no)).ok()?;
+    if bytes.len() < 20 || &bytes[0..8] != MAGIC {
+        return None;
+    }
+    let len = u64::from_le_bytes(bytes[8..16].try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(bytes[16..20].try_into().ok()?);
+    let payload = bytes.get(20..20usize.checked_add(len)?)?;
+    if crc32fast::hash(payload) != crc {
+        return None;
+    }
+    let mut i = In { b: payload, at: 0 };
+    let mut b = Block::new(i.u64()?);
+    let n = i.u32()? as usize;
+    b.min_time = i.i64()?;
+    b.max_time = i.i64()?;
+    let mut needs = [0u32; 6];
+    for v in needs.iter_mut() {
+        *v = i.u32()?;
+    }
+    let raw = i.take(n.checked_mul(8)?)?;
+    b.time = raw
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect();
+    b.offset = i.u32s(n)?;
+    b.data_source = i.u32s(n)?;
+    b.project = i.u32s(n)?;
+    b.profile = i.u32s(n)?;
+    b.record_type = i.u32s(n)?;
+    b.outcome = i.take(n)?.to_vec();
+    b.segment_runs = i.pairs()?;
+    let runs = i.u32()? as usize;
+    for _ in 0..runs {
+        let r = i.u32()?;
+        b.received_runs.push((r, i.i64()?));
+    }
+    b.data_source_extra = i.pairs()?;
+    b.blob = i.pairs()?;
+    b.purpose = i.pairs()?;
+    let fps = i.take(n.checked_mul(12)?)?;
+    b.fingerprints = fps
+        .chunks_exact(12)
+        .map(|c| c.try_into().unwrap_or_default())
+        .collect();
+    if i.at != payload.len() || b.outcome.iter().any(|o| *o > 5) {
+        return None;
+    }
+    Some((b, needs))
+}

@@ -1,0 +1,89 @@
+//! Trail's storage layer: the [`AuditStore`] and [`MetadataStore`] traits every backend implements,
+//! and the embedded backend (a checksummed segment log plus a columnar/bitmap index, with users
+//! and keys in `redb`).
+//!
+//! Architecture invariant: nothing here knows HTTP. The server talks to `dyn AuditStore` and
+//! `dyn MetadataStore` only, so the PostgreSQL backend can stand in for the embedded one.
+
+pub mod embedded;
+pub mod error;
+pub mod metadata;
+
+use async_trait::async_trait;
+pub use error::StoreError;
+pub use metadata::{ApiKeyInfo, MetadataStore, NewUser, Permission, User};
+use trail_model::{Dimensions, EventError, SearchAnswer, SearchQuery, StoredEvent};
+
+/// An event ready to append: its document exactly as received, and the dimensions derived from it.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub document: String,
+    pub dims: Dimensions,
+}
+
+impl NewEvent {
+    /// Validates one document and derives its dimensions.
+    pub fn parse(document: impl Into<String>) -> Result<NewEvent, EventError> {
+        let document = document.into();
+        let dims = trail_model::parse_event(&document)?;
+        Ok(NewEvent { document, dims })
+    }
+}
+
+/// What became of one event of an appended batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendResult {
+    /// Stored under this new sequence number.
+    Stored { seq: u64 },
+    /// An event with the same `id` was already stored (under this sequence number); nothing
+    /// was written for it.
+    Duplicate { seq: u64 },
+}
+
+/// The outcome of one [`AuditStore::append`], returned only once the batch is durable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppendReport {
+    pub stored: u64,
+    pub duplicates: u64,
+    /// One entry per input event, in input order.
+    pub results: Vec<AppendResult>,
+}
+
+/// Size and shape of a store, for `/readyz`, benchmarks and operators.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub events: u64,
+    /// Highest sequence number committed (0 when empty).
+    pub last_seq: u64,
+    /// Bytes of index structures held in memory (estimate).
+    pub index_bytes: u64,
+}
+
+/// The audit event store.
+///
+/// Semantics every backend honours:
+/// - **Durability**: `append` returns only after every stored event of the batch is durable
+///   (fsync'd, or committed in PostgreSQL). An acknowledged event survives any crash.
+/// - **Atomicity**: a batch is stored whole or not at all.
+/// - **Idempotence**: an event whose `id` is already stored (or appears earlier in the same batch)
+///   is reported as [`AppendResult::Duplicate`] and not stored again, across restarts.
+/// - **Sequence**: stored events get dense sequence numbers 1, 2, 3, ... in commit order, and a
+///   SHA-256 hash of their stored document bytes.
+/// - **Snapshots**: every part of one `search` answer (hits, count, min/max, facets) comes from
+///   the same committed prefix of the log; a concurrent append is either wholly in it or not.
+/// - **Search order**: see [`trail_model::query`] for filters, sort, tie order and facets.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends a batch atomically and durably.
+    async fn append(&self, batch: Vec<NewEvent>) -> Result<AppendReport, StoreError>;
+    /// Answers an audit search from one snapshot.
+    async fn search(&self, query: SearchQuery) -> Result<SearchAnswer, StoreError>;
+    /// The stored event with this `id`, if any.
+    async fn get(&self, id: &str) -> Result<Option<StoredEvent>, StoreError>;
+    /// Up to `limit` events with sequence numbers greater than `after_seq`, in sequence order.
+    async fn scan(&self, after_seq: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Counts and sizes.
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+    /// Makes everything written so far durable and releases resources that need it.
+    async fn close(&self) -> Result<(), StoreError>;
+}

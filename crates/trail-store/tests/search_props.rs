@@ -1,0 +1,235 @@
+//! Property test: random event sets and random searches, engine against the naive oracle, for
+//! exact equality of hits (documented tie order: time, then sequence, in the sort direction),
+//! count, min/max and all five facets, before and after a reopen.
+
+use proptest::prelude::*;
+use serde_json::json;
+use trail_model::{Outcome, SearchQuery, SortOrder};
+use trail_store::embedded::EmbeddedStore;
+use trail_store::{AppendResult, NewEvent};
+
+use crate::oracle::Oracle;
+use crate::support::{legacy_doc, small_options};
+
+const T0: i64 = 1_700_000_000_000;
+const RECORD_TYPES: [&str; 4] = ["sqlQuery", "apiKey", "dataSourceSave", "SnowflakeQuery"];
+
+#[derive(Clone, Debug)]
+struct GenEvent {
+    id: u16,
+    time: i64,
+    uam: bool,
+    ds: Vec<(i64, u8)>,
+    project: Option<(i64, u8)>,
+    profile: Option<i64>,
+    record_type: usize,
+    outcome: usize,
+    blob: Option<u8>,
+    purposes: Option<Vec<i64>>,
+}
+
+fn gen_event() -> impl Strategy<Value = GenEvent> {
+    (
+        (
+            0u16..300,
+            0i64..40,
+            any::<bool>(),
+            prop::collection::vec((1i64..7, 0u8..2), 0..3),
+        ),
+        (
+            prop::option::of((1i64..5, 0u8..2)),
+            prop::option::of(-1i64..5),
+            0usize..4,
+            0usize..6,
+        ),
+        (
+            prop::option::of(0u8..3),
+            prop::option::of(prop::collection::vec(1i64..5, 0..3)),
+        ),
+    )
+        .prop_map(
+            |((id, time, uam, ds), (project, profile, record_type, outcome), (blob, purposes))| {
+                GenEvent {
+                    id,
+                    time,
+                    uam,
+                    ds,
+                    project,
+                    profile,
+                    record_type,
+                    outcome,
+                    blob,
+                    purposes,
+                }
+            },
+        )
+}
+
+fn document(e: &GenEvent) -> String {
+    let id = format!("e{}", e.id);
+    let t = T0 + e.time;
+    if e.uam {
+        let status = ["SUCCESS", "FAILURE", "UNAUTHORIZED"][e.outcome % 3];
+        let mut targets: Vec<serde_json::Value> = e
+            .ds
+            .iter()
+            .map(|(d, v)| json!({"type": "DATASOURCE", "id": d.to_string(), "name": format!("ds{d}-{v}")}))
+            .collect();
+        if let Some((p, v)) = e.project {
+            targets.push(json!({"type": "PROJECT", "id": p, "name": format!("p{p}-{v}")}));
+        }
+        let mut payload = json!({"type": "QueryAuditPayload", "version": 1, "technologyContext": {"type": "SnowflakeContext"}});
+        if let Some(p) = &e.purposes {
+            payload["purposeIds"] = json!(p);
+        }
+        json!({
+            "id": id,
+            "tenantId": "t",
+            "eventTimestamp": trail_model::timefmt::format_iso_ms(t),
+            "action": "QUERY",
+            "actionStatus": status,
+            "actor": {"type": "USER_ACTOR", "id": e.profile.map(|p| format!("user{p}")), "profileId": e.profile.map(|p| p.to_string())},
+            "targetType": "DATASOURCE",
+            "targets": targets,
+            "auditPayload": payload,
+        })
+        .to_string()
+    } else {
+        let ds_name = e.ds.first().map(|(d, v)| (*d, format!("ds{d}-{v}")));
+        let pj_name = e.project.map(|(p, v)| (p, format!("p{p}-{v}")));
+        let user = e.profile.map(|p| (p, format!("user{p}")));
+        let blob = e.blob.map(|b| format!("blob{b}"));
+        legacy_doc(
+            &id,
+            t,
+            ds_name.as_ref().map(|(d, n)| (*d, n.as_str())),
+            pj_name.as_ref().map(|(p, n)| (*p, n.as_str())),
+            user.as_ref().map(|(p, n)| (*p, n.as_str())),
+            RECORD_TYPES[e.record_type],
+            Outcome::ALL[e.outcome].as_str(),
+            blob.as_deref(),
+            e.purposes.clone(),
+        )
+    }
+}
+
+fn gen_query() -> impl Strategy<Value = SearchQuery> {
+    (
+        (
+            prop::collection::vec(1i64..8, 0..3),
+            prop::collection::vec(1i64..6, 0..2),
+            prop::collection::vec(-1i64..6, 0..3),
+            prop::collection::vec(0usize..5, 0..2),
+        ),
+        (
+            prop::collection::vec(0usize..6, 0..3),
+            prop::option::of(0i64..40),
+            prop::option::of(0i64..40),
+            prop::option::of(0u8..4),
+            prop::option::of(0i64..6),
+        ),
+        (
+            prop::option::of(prop::collection::vec(1i64..7, 0..3)),
+            0u64..60,
+            0usize..40,
+            any::<bool>(),
+        ),
+    )
+        .prop_map(
+            |((ds, pj, pf, rt), (oc, min, max, blob, purpose), (scope, offset, size, asc))| {
+                SearchQuery {
+                    data_source_ids: ds,
+                    project_ids: pj,
+                    profile_ids: pf,
+                    record_types: rt
+                        .into_iter()
+                        .map(|i| {
+                            RECORD_TYPES
+                                .get(i)
+                                .copied()
+                                .unwrap_or("unknownType")
+                                .to_string()
+                        })
+                        .collect(),
+                    outcomes: oc.into_iter().map(|i| Outcome::ALL[i]).collect(),
+                    min_time_ms: min.map(|m| T0 + m),
+                    max_time_ms: max.map(|m| T0 + m),
+                    blob_id: blob.map(|b| format!("blob{b}")),
+                    purpose,
+                    scope,
+                    offset,
+                    size,
+                    sort_order: if asc { SortOrder::Asc } else { SortOrder::Desc },
+                }
+            },
+        )
+}
+
+fn check(store: &EmbeddedStore, oracle: &Oracle, q: &SearchQuery) -> Result<(), TestCaseError> {
+    let got = store.search_blocking(q).unwrap();
+    let want = oracle.search(q);
+    let got_seqs: Vec<u64> = got.hits.iter().map(|h| h.seq).collect();
+    prop_assert_eq!(&got_seqs, &want.hit_seqs, "hits for {:?}", q);
+    for h in &got.hits {
+        let (_, _, doc) = &oracle.events[h.seq as usize - 1];
+        prop_assert_eq!(
+            &h.document,
+            doc,
+            "stored document is returned exactly as received"
+        );
+    }
+    prop_assert_eq!(got.count, want.count, "count for {:?}", q);
+    prop_assert_eq!(got.min_time_ms, want.min, "minDate for {:?}", q);
+    prop_assert_eq!(got.max_time_ms, want.max, "maxDate for {:?}", q);
+    prop_assert_eq!(&got.facets, &want.facets, "facets for {:?}", q);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, .. ProptestConfig::default() })]
+
+    #[test]
+    fn search_matches_the_naive_oracle(
+        events in prop::collection::vec(gen_event(), 0..400),
+        batch_sizes in prop::collection::vec(1usize..90, 1..20),
+        queries in prop::collection::vec(gen_query(), 1..10),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_with(dir.path(), small_options()).unwrap();
+        let mut oracle = Oracle { events: Vec::new() };
+        let mut seen = std::collections::HashSet::new();
+        let mut rest = events.as_slice();
+        let mut sizes = batch_sizes.iter().cycle();
+        while !rest.is_empty() {
+            let n = (*sizes.next().unwrap()).min(rest.len());
+            let (batch, tail) = rest.split_at(n);
+            rest = tail;
+            let docs: Vec<NewEvent> = batch.iter().map(|e| NewEvent::parse(document(e)).unwrap()).collect();
+            let report = store.append_blocking(docs.clone()).unwrap();
+            for (ev, r) in docs.into_iter().zip(report.results) {
+                match r {
+                    AppendResult::Stored { seq } => {
+                        prop_assert!(seen.insert(ev.dims.id.clone()), "a repeated id was stored twice");
+                        prop_assert_eq!(seq as usize, oracle.events.len() + 1, "sequence numbers are dense");
+                        oracle.events.push((seq, ev.dims, ev.document));
+                    }
+                    AppendResult::Duplicate { seq } => {
+                        prop_assert!(seen.contains(&ev.dims.id));
+                        prop_assert_eq!(&oracle.events[seq as usize - 1].1.id, &ev.dims.id);
+                    }
+                }
+            }
+        }
+        for q in &queries {
+            check(&store, &oracle, q)?;
+        }
+        drop(store);
+        let reopened = EmbeddedStore::open_with(dir.path(), small_options()).unwrap();
+        for q in &queries {
+            check(&reopened, &oracle, q)?;
+        }
+        let mut all = SearchQuery::new();
+        all.size = 10;
+        check(&reopened, &oracle, &all)?;
+    }
+}
