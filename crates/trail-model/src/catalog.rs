@@ -11,6 +11,8 @@
 //! - Query events (`SnowflakeQuery`, `DatabricksQuery`, `TrinoQuery`) keep their UAM name as record
 //!   type, which is how query audit appears in Immuta's audit views and in the peer benchmark data;
 //!   legacy `nativeQuery`, `spark` and `prestoQuery` records keep theirs.
+//! - `AuditQuery` is Trail's own event (not in seed 003): a search of the audit log, listed under
+//!   the legacy `auditQuery` type that Immuta's own sample shows for reads of the audit log.
 //! - UAM events with no legacy type (`DatasourceDisabled`, `ProjectDisabled`, `UserLogout`,
 //!   `DatasourcePolicyDecertified`) and unknown payload types are listed under their UAM name.
 
@@ -139,6 +141,7 @@ pub static CATALOG: &[CatalogEntry] = entries! {
     "SnowflakeQuery" => ["nativeQuery"];
     "DatabricksQuery" => ["spark", "nativeQuery"];
     "TrinoQuery" => ["prestoQuery"];
+    "AuditQuery" => ["auditQuery"];
 };
 
 /// Looks an event up by its UAM name.

@@ -140,16 +140,116 @@ impl Dicts {
     }
 }
 
-/// Bitmaps of a sealed block: for each dimension, value code → rows (block-local) holding it.
+/// Values with more rows than this in a block keep a roaring bitmap; sparser ones a sorted row list.
+const DENSE_ROWS: usize = 4096;
+
+/// The rows holding each value of one dimension in one sealed block.
+///
+/// Most values of high-cardinality dimensions (users, data sources) hold a few rows per block,
+/// where a bitmap's fixed overhead would dwarf its content: those keep a sorted `u16` row list
+/// (2 bytes a row). Values holding many rows keep a roaring bitmap (at most 8 KiB a block).
+#[derive(Clone, Debug, Default)]
+pub struct PostingList {
+    /// (code, start, len), sorted by code. Sparse values: `rows[start..start + len]`; dense
+    /// values: `dense[start]`.
+    entries: Vec<(u32, u32, u32)>,
+    rows: Vec<u16>,
+    dense: Vec<RoaringBitmap>,
+}
+
+impl PostingList {
+    /// Builds from (row, code) pairs; code 0 ("none") is skipped.
+    pub fn build(mut pairs: Vec<(u32, u32)>) -> PostingList {
+        pairs.retain(|p| p.1 != 0);
+        pairs.sort_unstable_by_key(|&(row, code)| (code, row));
+        pairs.dedup();
+        let mut list = PostingList::default();
+        let mut i = 0;
+        while i < pairs.len() {
+            let code = pairs[i].1;
+            let j = i + pairs[i..].partition_point(|p| p.1 == code);
+            let len = (j - i) as u32;
+            if j - i > DENSE_ROWS {
+                list.entries.push((code, list.dense.len() as u32, len));
+                list.dense.push(
+                    RoaringBitmap::from_sorted_iter(pairs[i..j].iter().map(|p| p.0))
+                        .unwrap_or_default(),
+                );
+            } else {
+                list.entries.push((code, list.rows.len() as u32, len));
+                list.rows.extend(pairs[i..j].iter().map(|p| p.0 as u16));
+            }
+            i = j;
+        }
+        list.rows.shrink_to_fit();
+        list.entries.shrink_to_fit();
+        list
+    }
+
+    fn entry(&self, code: u32) -> Option<(u32, u32, u32)> {
+        self.entries
+            .binary_search_by_key(&code, |e| e.0)
+            .ok()
+            .map(|i| self.entries[i])
+    }
+
+    /// Rows holding any of `codes`.
+    pub fn union_of(&self, codes: &[u32]) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        let mut sparse: Vec<u32> = Vec::new();
+        let mut sparse_lists = 0;
+        for &c in codes {
+            let Some((_, start, len)) = self.entry(c) else {
+                continue;
+            };
+            if len as usize > DENSE_ROWS {
+                out |= &self.dense[start as usize];
+            } else {
+                sparse.extend(
+                    self.rows[start as usize..(start + len) as usize]
+                        .iter()
+                        .map(|r| *r as u32),
+                );
+                sparse_lists += 1;
+            }
+        }
+        if sparse_lists > 1 {
+            sparse.sort_unstable();
+            sparse.dedup();
+        }
+        if !sparse.is_empty() {
+            out |= RoaringBitmap::from_sorted_iter(sparse).unwrap_or_default();
+        }
+        out
+    }
+
+    /// (code, rows holding it) for every value.
+    pub fn counts(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.entries.iter().map(|e| (e.0, e.2 as u64))
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * 12
+            + self.rows.capacity() * 2
+            + self
+                .dense
+                .iter()
+                .map(|b| b.serialized_size() + 48)
+                .sum::<usize>()
+    }
+}
+
+/// Posting lists of a sealed block. Blob ids are not here: nearly every blob id is unique, so
+/// the blob filter scans the block's short (row, blob) list instead.
 #[derive(Clone, Debug, Default)]
 pub struct Postings {
-    pub data_source: FxHashMap<u32, RoaringBitmap>,
-    pub project: FxHashMap<u32, RoaringBitmap>,
-    pub profile: FxHashMap<u32, RoaringBitmap>,
-    pub record_type: FxHashMap<u32, RoaringBitmap>,
-    pub outcome: FxHashMap<u32, RoaringBitmap>,
-    pub blob: FxHashMap<u32, RoaringBitmap>,
-    pub purpose: FxHashMap<u32, RoaringBitmap>,
+    pub data_source: PostingList,
+    pub project: PostingList,
+    pub profile: PostingList,
+    pub record_type: PostingList,
+    /// Keyed by outcome code + 1.
+    pub outcome: PostingList,
+    pub purpose: PostingList,
 }
 
 /// A run of rows sharing a value (segment number or received time), from `start` on.
@@ -177,7 +277,7 @@ pub struct Block {
     pub blob: Vec<(u32, u32)>,
     pub purpose: Vec<(u32, u32)>,
     /// Event-id fingerprints, kept until the block is persisted.
-    pub fingerprints: Vec<[u8; 12]>,
+    pub fingerprints: Vec<u64>,
     pub postings: Option<Postings>,
 }
 
@@ -193,7 +293,7 @@ pub struct RowCodes {
     pub outcome: u8,
     pub blob: u32,
     pub purposes: Vec<u32>,
-    pub fingerprint: [u8; 12],
+    pub fingerprint: u64,
 }
 
 impl RowCodes {
@@ -203,7 +303,7 @@ impl RowCodes {
         d: &Dimensions,
         location: Location,
         received_ms: i64,
-        fingerprint: [u8; 12],
+        fingerprint: u64,
     ) -> RowCodes {
         RowCodes {
             time: d.event_time_ms,
@@ -318,23 +418,8 @@ impl Block {
         self.fingerprints.extend_from_slice(&other.fingerprints);
     }
 
-    /// Builds the per-value bitmaps that make this a sealed block.
+    /// Builds the posting lists that make this a sealed block.
     pub fn build_postings(&mut self) {
-        fn column(col: impl Iterator<Item = (u32, u32)>) -> FxHashMap<u32, RoaringBitmap> {
-            let mut rows: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
-            for (row, code) in col {
-                if code != 0 {
-                    rows.entry(code).or_default().push(row);
-                }
-            }
-            rows.into_iter()
-                .map(|(code, mut r)| {
-                    r.sort_unstable();
-                    r.dedup();
-                    (code, RoaringBitmap::from_sorted_iter(r).unwrap_or_default())
-                })
-                .collect()
-        }
         let enumerate = |v: &[u32]| {
             v.iter()
                 .enumerate()
@@ -344,19 +429,28 @@ impl Block {
         let mut ds = enumerate(&self.data_source);
         ds.extend_from_slice(&self.data_source_extra);
         self.postings = Some(Postings {
-            data_source: column(ds.into_iter()),
-            project: column(enumerate(&self.project).into_iter()),
-            profile: column(enumerate(&self.profile).into_iter()),
-            record_type: column(enumerate(&self.record_type).into_iter()),
-            outcome: column(
+            data_source: PostingList::build(ds),
+            project: PostingList::build(enumerate(&self.project)),
+            profile: PostingList::build(enumerate(&self.profile)),
+            record_type: PostingList::build(enumerate(&self.record_type)),
+            outcome: PostingList::build(
                 self.outcome
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| (i as u32, *c as u32 + 1)),
+                    .map(|(i, c)| (i as u32, *c as u32 + 1))
+                    .collect(),
             ),
-            blob: column(self.blob.iter().copied()),
-            purpose: column(self.purpose.iter().copied()),
+            purpose: PostingList::build(self.purpose.clone()),
         });
+    }
+
+    /// Drops what a sealed, persisted block no longer needs in memory: id fingerprints (the
+    /// dedup table has them) and the (row, purpose) pairs (the posting lists have them).
+    pub fn release_persisted_only(&mut self) {
+        self.fingerprints = Vec::new();
+        if self.postings.is_some() {
+            self.purpose = Vec::new();
+        }
     }
 
     pub fn segment_of(&self, row: u32) -> u32 {
@@ -379,7 +473,7 @@ impl Block {
             + self.outcome.capacity()
             + (self.data_source_extra.capacity() + self.blob.capacity() + self.purpose.capacity())
                 * 8
-            + self.fingerprints.capacity() * 12
+            + self.fingerprints.capacity() * 8
             + (self.segment_runs.capacity() * 8 + self.received_runs.capacity() * 16);
         let postings = self.postings.as_ref().map_or(0, |p| {
             [
@@ -388,13 +482,10 @@ impl Block {
                 &p.profile,
                 &p.record_type,
                 &p.outcome,
-                &p.blob,
                 &p.purpose,
             ]
             .iter()
-            .map(|m| {
-                m.capacity() * 40 + m.values().map(|b| b.serialized_size() + 32).sum::<usize>()
-            })
+            .map(|l| l.heap_bytes())
             .sum()
         });
         cols + postings
@@ -477,16 +568,6 @@ impl Match {
     }
 }
 
-fn union_of(postings: &FxHashMap<u32, RoaringBitmap>, codes: &[u32]) -> RoaringBitmap {
-    let mut out = RoaringBitmap::new();
-    for c in codes {
-        if let Some(b) = postings.get(c) {
-            out |= b;
-        }
-    }
-    out
-}
-
 fn rows_with(pairs: &[(u32, u32)], codes: &[u32]) -> RoaringBitmap {
     pairs
         .iter()
@@ -515,7 +596,7 @@ impl Block {
             ($filter:expr, $postings:ident, $scan:expr) => {
                 if let Some(codes) = &$filter {
                     let bm = match &self.postings {
-                        Some(p) => union_of(&p.$postings, codes),
+                        Some(p) => p.$postings.union_of(codes),
                         None => $scan(codes),
                     };
                     if !and(bm) {
@@ -551,7 +632,11 @@ impl Block {
         dim!(q.project, project, |c: &[u32]| scan_col(&self.project, c));
         dim!(q.data_source, data_source, scan_ds);
         dim!(q.scope, data_source, scan_ds);
-        dim!(q.blob, blob, |c: &[u32]| rows_with(&self.blob, c));
+        if let Some(codes) = &q.blob {
+            if !and(rows_with(&self.blob, codes)) {
+                return Match::None;
+            }
+        }
         dim!(q.purpose, purpose, |c: &[u32]| rows_with(&self.purpose, c));
         let whole_block_in_time = self.min_time >= q.min_time && self.max_time <= q.max_time;
         if q.has_time_filter() && !whole_block_in_time {
@@ -636,20 +721,20 @@ impl Tally {
                 self.count += block.len() as u64;
                 self.min_time = self.min_time.min(block.min_time);
                 self.max_time = self.max_time.max(block.max_time);
-                for (code, b) in &p.data_source {
-                    self.data_source[*code as usize] += b.len();
+                for (code, n) in p.data_source.counts() {
+                    self.data_source[code as usize] += n;
                 }
-                for (code, b) in &p.project {
-                    self.project[*code as usize] += b.len();
+                for (code, n) in p.project.counts() {
+                    self.project[code as usize] += n;
                 }
-                for (code, b) in &p.profile {
-                    self.profile[*code as usize] += b.len();
+                for (code, n) in p.profile.counts() {
+                    self.profile[code as usize] += n;
                 }
-                for (code, b) in &p.record_type {
-                    self.record_type[*code as usize] += b.len();
+                for (code, n) in p.record_type.counts() {
+                    self.record_type[code as usize] += n;
                 }
-                for (code, b) in &p.outcome {
-                    self.outcome[*code as usize - 1] += b.len();
+                for (code, n) in p.outcome.counts() {
+                    self.outcome[code as usize - 1] += n;
                 }
             }
             Match::All => {

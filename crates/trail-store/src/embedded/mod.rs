@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -61,58 +62,68 @@ impl Default for EmbeddedOptions {
     }
 }
 
-/// 96-bit fingerprint of an event id: the first 12 bytes of its SHA-256.
-type Fingerprint = [u8; 12];
+/// 64-bit fingerprint of an event id: the first 8 bytes of its SHA-256. Fingerprints only find
+/// candidates; a match is confirmed against the stored id, so a collision never drops an event.
+type Fingerprint = u64;
 
 fn fingerprint(id: &str) -> Fingerprint {
     let h = log::sha256(id.as_bytes());
-    let mut f = [0u8; 12];
-    f.copy_from_slice(&h[..12]);
-    f
+    u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
 }
 
-/// Event ids already stored, as fingerprints (never as strings): 16 bytes per event.
+/// One stored id: its fingerprint (as two words, so an entry is 12 bytes) and its row.
+#[derive(Clone, Copy)]
+struct DedupEntry {
+    fp: [u32; 2],
+    row: u32,
+}
+
+impl DedupEntry {
+    fn fingerprint(&self) -> u64 {
+        (self.fp[0] as u64) << 32 | self.fp[1] as u64
+    }
+}
+
+/// Event ids already stored, as fingerprints (never as strings): about 13 bytes per slot.
 #[derive(Default)]
 struct Dedup {
-    /// First 8 bytes of the fingerprint → (last 4 bytes << 32 | row).
-    main: FxHashMap<u64, u64>,
-    /// Fingerprints whose first 8 bytes collided with another id's.
-    overflow: FxHashMap<Fingerprint, u32>,
+    table: HashTable<DedupEntry>,
 }
 
 impl Dedup {
-    fn split(f: &Fingerprint) -> (u64, u32) {
-        let (a, b) = f.split_at(8);
-        (
-            u64::from_le_bytes(a.try_into().unwrap_or_default()),
-            u32::from_le_bytes(b.try_into().unwrap_or_default()),
-        )
+    fn insert(&mut self, fp: Fingerprint, row: u32) {
+        let entry = DedupEntry {
+            fp: [(fp >> 32) as u32, fp as u32],
+            row,
+        };
+        self.table.insert_unique(fp, entry, DedupEntry::fingerprint);
     }
 
-    fn get(&self, f: &Fingerprint) -> Option<u32> {
-        let (key, check) = Dedup::split(f);
-        match self.main.get(&key) {
-            Some(v) if (v >> 32) as u32 == check => Some(*v as u32),
-            Some(_) => self.overflow.get(f).copied(),
-            None => None,
-        }
-    }
-
-    fn insert(&mut self, f: &Fingerprint, row: u32) {
-        let (key, check) = Dedup::split(f);
-        match self.main.get(&key) {
-            None => {
-                self.main.insert(key, (check as u64) << 32 | row as u64);
-            }
-            Some(_) => {
-                self.overflow.insert(*f, row);
-            }
-        }
+    /// Rows whose id has this fingerprint (almost always zero or one).
+    fn candidates(&self, fp: Fingerprint) -> Vec<u32> {
+        self.table
+            .iter_hash(fp)
+            .filter(|e| e.fingerprint() == fp)
+            .map(|e| e.row)
+            .collect()
     }
 
     fn heap_bytes(&self) -> usize {
-        self.main.capacity() * 17 + self.overflow.capacity() * 17
+        self.table.capacity() * (std::mem::size_of::<DedupEntry>() + 1)
     }
+}
+
+/// Just the id of a stored document.
+#[derive(serde::Deserialize)]
+struct IdOnly<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+}
+
+fn id_of(document: &str) -> Option<String> {
+    serde_json::from_str::<IdOnly>(document)
+        .ok()
+        .map(|d| d.id.into_owned())
 }
 
 struct PendingBatch {
@@ -131,6 +142,8 @@ struct Writer {
     lsn: u64,
     dedup: Dedup,
     pending: VecDeque<PendingBatch>,
+    /// Locations of rows written but not yet in the index: (first row, locations).
+    unpublished: VecDeque<(u64, Vec<Location>)>,
     poisoned: Option<String>,
 }
 
@@ -223,13 +236,15 @@ impl EmbeddedStore {
         let sealed = load_sealed_blocks(&index_dir, &dicts, block_rows);
         let covered_rows = sealed.len() as u64 * block_rows as u64;
         let mut dedup = Dedup::default();
-        dedup.main.reserve(covered_rows as usize);
+        dedup
+            .table
+            .reserve(covered_rows as usize, DedupEntry::fingerprint);
         let mut sealed_arcs = Vec::with_capacity(sealed.len());
         for mut b in sealed {
             for (i, f) in b.fingerprints.iter().enumerate() {
-                dedup.insert(f, (b.base_row + i as u64) as u32);
+                dedup.insert(*f, (b.base_row + i as u64) as u32);
             }
-            b.fingerprints = Vec::new();
+            b.release_persisted_only();
             sealed_arcs.push(Arc::new(b));
         }
 
@@ -332,6 +347,7 @@ impl EmbeddedStore {
                 lsn: 0,
                 dedup,
                 pending: VecDeque::new(),
+                unpublished: VecDeque::new(),
                 poisoned: None,
             }),
             sync_lock: Mutex::new(()),
@@ -354,7 +370,7 @@ impl EmbeddedStore {
             let mut w = store.inner.writer.lock();
             for b in &replay {
                 for (i, (_, _, fp)) in b.rows.iter().enumerate() {
-                    w.dedup.insert(fp, (b.first_row + i as u64) as u32);
+                    w.dedup.insert(*fp, (b.first_row + i as u64) as u32);
                 }
             }
         }
@@ -403,21 +419,22 @@ impl EmbeddedStore {
             if let Some(p) = &w.poisoned {
                 return Err(StoreError::Poisoned(p.clone()));
             }
-            let mut new_fps: FxHashMap<Fingerprint, u64> = FxHashMap::default();
+            let mut batch_ids: FxHashMap<String, u64> = FxHashMap::default();
             let mut to_store = Vec::with_capacity(prepared.len());
             let first_seq = w.next_seq;
             for (e, h, f) in prepared {
-                if let Some(row) = w.dedup.get(&f) {
-                    report.results.push(AppendResult::Duplicate {
-                        seq: row as u64 + 1,
-                    });
-                    report.duplicates += 1;
-                } else if let Some(seq) = new_fps.get(&f) {
-                    report.results.push(AppendResult::Duplicate { seq: *seq });
+                let duplicate_of = match batch_ids.get(e.dims.id.as_str()) {
+                    Some(seq) => Some(*seq),
+                    None => self
+                        .stored_row(&w, f, &e.dims.id)?
+                        .map(|row| row as u64 + 1),
+                };
+                if let Some(seq) = duplicate_of {
+                    report.results.push(AppendResult::Duplicate { seq });
                     report.duplicates += 1;
                 } else {
                     let seq = first_seq + to_store.len() as u64;
-                    new_fps.insert(f, seq);
+                    batch_ids.insert(e.dims.id.clone(), seq);
                     report.results.push(AppendResult::Stored { seq });
                     report.stored += 1;
                     to_store.push((e, h, f));
@@ -465,17 +482,17 @@ impl EmbeddedStore {
             w.lsn += frame.len() as u64;
             w.next_seq += to_store.len() as u64;
             let mut rows = Vec::with_capacity(to_store.len());
+            let mut locations = Vec::with_capacity(to_store.len());
             for (i, (e, _, f)) in to_store.into_iter().enumerate() {
-                w.dedup.insert(&f, (first_seq - 1 + i as u64) as u32);
-                rows.push((
-                    e.dims,
-                    Location {
-                        segment: segment_no,
-                        offset: (base + offsets[i] as u64) as u32,
-                    },
-                    f,
-                ));
+                w.dedup.insert(f, (first_seq - 1 + i as u64) as u32);
+                let location = Location {
+                    segment: segment_no,
+                    offset: (base + offsets[i] as u64) as u32,
+                };
+                locations.push(location);
+                rows.push((e.dims, location, f));
             }
+            w.unpublished.push_back((first_seq - 1, locations));
             w.pending.push_back(PendingBatch {
                 first_row: first_seq - 1,
                 received_ms,
@@ -533,6 +550,17 @@ impl EmbeddedStore {
                 let msg = format!("indexing failed: {e}");
                 self.inner.writer.lock().poisoned = Some(msg.clone());
                 return Err(StoreError::Poisoned(msg));
+            }
+            let published = self.inner.index.read().rows();
+            {
+                let mut w = self.inner.writer.lock();
+                while w
+                    .unpublished
+                    .front()
+                    .is_some_and(|(first, locs)| first + locs.len() as u64 <= published)
+                {
+                    w.unpublished.pop_front();
+                }
             }
             self.inner.durable_lsn.store(target, Ordering::Release);
         }
@@ -597,7 +625,7 @@ impl EmbeddedStore {
             drop(d);
             for b in &mut newly_sealed {
                 persist::save_block(&self.inner.index_dir, b, needs, block_rows)?;
-                b.fingerprints = Vec::new();
+                b.release_persisted_only();
             }
         }
         let mut ix = self.inner.index.write();
@@ -649,20 +677,45 @@ impl EmbeddedStore {
 
     /// The event with this id, if stored and durable.
     pub fn get_blocking(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
-        let fp = fingerprint(id);
-        let Some(row) = self.inner.writer.lock().dedup.get(&fp) else {
-            return Ok(None);
-        };
+        let candidates = self.inner.writer.lock().dedup.candidates(fingerprint(id));
         let blocks = self.inner.index.read().snapshot();
         let visible = blocks.last().map_or(0, |b| b.base_row + b.len() as u64);
-        if row as u64 >= visible {
-            return Ok(None);
+        for row in candidates.into_iter().filter(|r| (*r as u64) < visible) {
+            let ev = self.read_row(&blocks, row as u64)?;
+            if id_of(&ev.document).as_deref() == Some(id) {
+                return Ok(Some(ev));
+            }
         }
-        let ev = self.read_row(&blocks, row as u64)?;
-        let same_id = trail_model::parse_event(&ev.document)
-            .map(|d| d.id == id)
-            .unwrap_or(false);
-        Ok(same_id.then_some(ev))
+        Ok(None)
+    }
+
+    /// The row already holding `id`, if any (written, durable or not). Called under the writer
+    /// lock, so no append can race it.
+    fn stored_row(&self, w: &Writer, fp: Fingerprint, id: &str) -> Result<Option<u32>, StoreError> {
+        for row in w.dedup.candidates(fp) {
+            let location =
+                match w.unpublished.iter().find(|(first, locs)| {
+                    (*first..*first + locs.len() as u64).contains(&(row as u64))
+                }) {
+                    Some((first, locs)) => locs[(row as u64 - first) as usize],
+                    None => {
+                        let blocks = self.inner.index.read().snapshot();
+                        let i = blocks.partition_point(|b| b.base_row <= row as u64) - 1;
+                        let b = &blocks[i];
+                        let r = (row as u64 - b.base_row) as u32;
+                        Location {
+                            segment: b.segment_of(r),
+                            offset: b.offset[r as usize],
+                        }
+                    }
+                };
+            let segment = self.inner.segments.read()[location.segment as usize].clone();
+            let record = log::read_record(&segment, location.offset)?;
+            if id_of(&record.document).as_deref() == Some(id) {
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
     }
 
     /// Events after `after_seq` in sequence order (blocking).

@@ -11,7 +11,7 @@
 //! payload := base_row:u64 len:u32 min_time:i64 max_time:i64 dict_sizes:[u32;6]
 //!            time:[i64] offset:[u32] data_source:[u32] project:[u32] profile:[u32]
 //!            record_type:[u32] outcome:[u8] segment_runs ext received_runs ext
-//!            data_source_extra ext blob ext purpose ext fingerprints:[[u8;12]]
+//!            data_source_extra ext blob ext purpose ext fingerprints:[u64]
 //! ```
 
 use std::fs;
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use super::index::{Block, Dicts};
 use crate::error::StoreError;
 
-const MAGIC: &[u8; 8] = b"TRAILIX1";
+const MAGIC: &[u8; 8] = b"TRAILIX2";
 
 pub fn block_path(index_dir: &Path, block_no: u64) -> PathBuf {
     index_dir.join(format!("blk-{block_no:010}.idx"))
@@ -115,9 +115,7 @@ pub fn save_block(
     o.pairs(&block.data_source_extra);
     o.pairs(&block.blob);
     o.pairs(&block.purpose);
-    for f in &block.fingerprints {
-        o.0.extend_from_slice(f);
-    }
+    block.fingerprints.iter().for_each(|f| o.u64(*f));
     let payload = o.0;
     let mut file = Vec::with_capacity(payload.len() + 20);
     file.extend_from_slice(MAGIC);
@@ -206,10 +204,10 @@ pub fn load_block(index_dir: &Path, block_no: u64) -> Option<(Block, DictNeeds)>
     b.data_source_extra = i.pairs()?;
     b.blob = i.pairs()?;
     b.purpose = i.pairs()?;
-    let fps = i.take(n.checked_mul(12)?)?;
+    let fps = i.take(n.checked_mul(8)?)?;
     b.fingerprints = fps
-        .chunks_exact(12)
-        .map(|c| c.try_into().unwrap_or_default())
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
         .collect();
     if i.at != payload.len() || b.outcome.iter().any(|o| *o > 5) {
         return None;
