@@ -1,1 +1,230 @@
-fn main() {}
+//! The `trail` binary: assembles the model, the store and the HTTP service. The only place that
+//! uses `anyhow`, reads configuration files and environment variables, and prints to a terminal.
+
+mod config;
+mod demo;
+mod import;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use trail_store::embedded::EmbeddedStore;
+use trail_store::{AuditStore, MetadataStore, NewUser, Permission};
+
+use crate::config::ServeArgs;
+
+/// Trail: an audit-log service that speaks Immuta's audit API.
+#[derive(Parser)]
+#[command(name = "trail", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve(ServeArgs),
+    /// Load NDJSON, a JSON array, or an Immuta `{"hits": [...]}` download into a data directory.
+    Import(ImportArgs),
+    /// Manage users of a data directory (stop the server first).
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage API keys of a data directory (stop the server first).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Read and check every record of the log; reports any corruption with segment and offset.
+    Verify(DataDirArg),
+}
+
+#[derive(Args)]
+struct DataDirArg {
+    /// Data directory of the embedded store.
+    #[arg(long, env = "TRAIL_DATA_DIR", default_value = "trail-data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    dir: DataDirArg,
+    /// Files to load (NDJSON, a JSON array, or `{"hits": [...]}`); each object a UAM event or a
+    /// legacy audit record.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Events per appended batch.
+    #[arg(long, default_value_t = 5000)]
+    batch_size: usize,
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// List users.
+    List(DataDirArg),
+    /// Create a user.
+    Create(UserFields),
+    /// Replace a user's fields.
+    Update {
+        /// Profile id of the user to update.
+        profile_id: i64,
+        #[command(flatten)]
+        fields: UserFields,
+    },
+}
+
+#[derive(Args)]
+struct UserFields {
+    #[command(flatten)]
+    dir: DataDirArg,
+    /// Login id (usually an email address).
+    #[arg(long)]
+    user_id: String,
+    #[arg(long)]
+    email: Option<String>,
+    /// Display name.
+    #[arg(long, default_value = "")]
+    name: String,
+    /// AUDIT, INGEST or ADMIN; repeat for several.
+    #[arg(long = "permission")]
+    permissions: Vec<String>,
+    /// Data source ids this user owns (reads only their records without AUDIT); comma list.
+    #[arg(long, value_delimiter = ',')]
+    owns: Vec<i64>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        dir: DataDirArg,
+        /// Only this user's keys.
+        #[arg(long)]
+        profile_id: Option<i64>,
+    },
+    /// Create a key for a user; the secret is printed once.
+    Create {
+        #[command(flatten)]
+        dir: DataDirArg,
+        #[arg(long)]
+        profile_id: i64,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// Revoke a key.
+    Revoke {
+        #[command(flatten)]
+        dir: DataDirArg,
+        /// Key id (from `trail keys list`).
+        id: String,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => config::serve(args),
+        Command::Import(args) => import::run(&args.dir.data_dir, &args.files, args.batch_size),
+        Command::Users(cmd) => users(cmd),
+        Command::Keys(cmd) => keys(cmd),
+        Command::Verify(d) => {
+            let store = open(&d.data_dir)?;
+            let n = store.verify_blocking().context("verification failed")?;
+            println!("ok: {n} events checked in {}", d.data_dir.display());
+            Ok(())
+        }
+    }
+}
+
+fn open(dir: &std::path::Path) -> Result<EmbeddedStore> {
+    EmbeddedStore::open(dir)
+        .with_context(|| format!("cannot open the data directory {}", dir.display()))
+}
+
+fn permissions(names: &[String]) -> Result<Vec<Permission>> {
+    names
+        .iter()
+        .map(|n| {
+            Permission::parse(n)
+                .with_context(|| format!("unknown permission `{n}`: use AUDIT, INGEST or ADMIN"))
+        })
+        .collect()
+}
+
+fn new_user(f: &UserFields) -> Result<NewUser> {
+    Ok(NewUser {
+        user_id: f.user_id.clone(),
+        email: f.email.clone(),
+        name: f.name.clone(),
+        permissions: permissions(&f.permissions)?,
+        owned_data_sources: f.owns.clone(),
+    })
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn users(cmd: UsersCommand) -> Result<()> {
+    match cmd {
+        UsersCommand::List(d) => print_json(&open(&d.data_dir)?.metadata().list_users_sync()?),
+        UsersCommand::Create(f) => print_json(
+            &open(&f.dir.data_dir)?
+                .metadata()
+                .create_user_sync(new_user(&f)?)?,
+        ),
+        UsersCommand::Update { profile_id, fields } => print_json(
+            &open(&fields.dir.data_dir)?
+                .metadata()
+                .update_user_sync(profile_id, new_user(&fields)?)?,
+        ),
+    }
+}
+
+fn keys(cmd: KeysCommand) -> Result<()> {
+    match cmd {
+        KeysCommand::List { dir, profile_id } => {
+            print_json(&open(&dir.data_dir)?.metadata().list_keys_sync(profile_id)?)
+        }
+        KeysCommand::Create {
+            dir,
+            profile_id,
+            name,
+        } => {
+            let (info, secret) = open(&dir.data_dir)?
+                .metadata()
+                .create_key_sync(profile_id, &name)?;
+            print_json(&info)?;
+            println!("\nAPI key (shown once, store it now):\n{secret}");
+            Ok(())
+        }
+        KeysCommand::Revoke { dir, id } => {
+            print_json(&open(&dir.data_dir)?.metadata().revoke_key_sync(&id)?)
+        }
+    }
+}
+
+/// The stores a server runs on: the embedded handle (for demo loading) and the trait objects.
+pub struct Stores {
+    pub embedded: EmbeddedStore,
+    pub audit: Arc<dyn AuditStore>,
+    pub meta: Arc<dyn MetadataStore>,
+}
+
+/// Store handles for the server, from the `--store` setting.
+fn stores(store: &str, data_dir: &std::path::Path) -> Result<Stores> {
+    if store != "embedded" {
+        bail!("unsupported --store `{store}`: this build supports `embedded` (PostgreSQL support is planned)");
+    }
+    let s = open(data_dir)?;
+    let audit: Arc<dyn AuditStore> = Arc::new(s.clone());
+    let meta: Arc<dyn MetadataStore> = Arc::new(s.metadata());
+    Ok(Stores {
+        embedded: s,
+        audit,
+        meta,
+    })
+}

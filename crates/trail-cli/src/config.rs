@@ -1,0 +1,246 @@
+//! `trail serve`: settings from flags, `TRAIL_*` environment variables and an optional TOML
+//! file (in that precedence), then the demo data, the bootstrap admin, and the HTTP service.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Deserialize;
+use trail_store::embedded::EmbeddedStore;
+use trail_store::{MetadataStore, NewEvent, Permission};
+
+use crate::demo;
+
+/// Settings of `trail serve`. Each may come from a flag, an environment variable or the TOML
+/// file named by `--config` (keys as the flags, e.g. `listen = "0.0.0.0:8080"`), in that order.
+/// The bootstrap admin key is read only from `TRAIL_BOOTSTRAP_KEY` (never a flag, so it stays
+/// out of shell history and process lists).
+#[derive(Args, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "TRAIL_CONFIG")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "TRAIL_LISTEN")]
+    listen: Option<String>,
+    /// Data directory of the embedded store [default: trail-data].
+    #[arg(long, env = "TRAIL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Storage backend [default: embedded].
+    #[arg(long, env = "TRAIL_STORE")]
+    store: Option<String>,
+    /// Load realistic demo data into an empty data directory and print a ready `curl` line.
+    #[arg(long, env = "TRAIL_DEMO", num_args = 0..=1, default_missing_value = "true")]
+    demo: Option<bool>,
+    /// Number of demo events [default: 250000].
+    #[arg(long, env = "TRAIL_DEMO_EVENTS")]
+    demo_events: Option<usize>,
+    /// Largest accepted request body, after decompression [default: 67108864].
+    #[arg(long, env = "TRAIL_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Tenant id written into Trail's own audit events [default: trail].
+    #[arg(long, env = "TRAIL_TENANT_ID")]
+    tenant_id: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "TRAIL_LOG_FORMAT")]
+    log_format: Option<String>,
+}
+
+impl ServeArgs {
+    fn merged(self) -> Result<ServeArgs> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        let file: ServeArgs = toml::from_str(&text)
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        Ok(ServeArgs {
+            config: Some(path),
+            listen: self.listen.or(file.listen),
+            data_dir: self.data_dir.or(file.data_dir),
+            store: self.store.or(file.store),
+            demo: self.demo.or(file.demo),
+            demo_events: self.demo_events.or(file.demo_events),
+            max_body_bytes: self.max_body_bytes.or(file.max_body_bytes),
+            tenant_id: self.tenant_id.or(file.tenant_id),
+            log_format: self.log_format.or(file.log_format),
+        })
+    }
+}
+
+fn init_logging(format: &str) -> Result<()> {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        "json" => builder.json().init(),
+        "text" => builder.init(),
+        other => anyhow::bail!("unknown log format `{other}`: use text or json"),
+    }
+    Ok(())
+}
+
+pub fn serve(args: ServeArgs) -> Result<()> {
+    let args = args.merged()?;
+    init_logging(args.log_format.as_deref().unwrap_or("text"))?;
+    let listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("trail-data"));
+    let store_kind = args.store.clone().unwrap_or_else(|| "embedded".into());
+    let demo_mode = args.demo.unwrap_or(false);
+    let crate::Stores {
+        embedded: store,
+        audit,
+        meta,
+    } = crate::stores(&store_kind, &data_dir)?;
+    let spec = demo::DemoSpec {
+        events: args.demo_events.unwrap_or(250_000),
+        ..Default::default()
+    };
+    if demo_mode {
+        load_demo(&store, &spec)?;
+    }
+    let cast = demo_mode.then(|| demo::demo_cast(&spec));
+    let mut config = trail_server::ServerConfig::default();
+    if let Some(m) = args.max_body_bytes {
+        config.max_body_bytes = m;
+    }
+    if let Some(t) = &args.tenant_id {
+        config.tenant_id = t.clone();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let bootstrap_key = std::env::var("TRAIL_BOOTSTRAP_KEY").ok();
+        let boot = trail_server::ensure_bootstrap_admin(meta.as_ref(), bootstrap_key.as_deref()).await?;
+        let mut key = boot.as_ref().map(|b| b.secret.clone());
+        if let Some(b) = &boot {
+            tracing::info!(profile_id = b.profile_id, key_id = %b.key_id, "created the first admin user");
+        }
+        if key.is_none() && demo_mode {
+            key = Some(demo_key(meta.as_ref()).await?);
+        }
+        let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        let events = audit.stats().await?.events;
+        banner(&addr.to_string(), &data_dir, events, key.as_deref(), cast.as_ref());
+        let state = trail_server::AppState { store: audit, meta, config };
+        trail_server::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("stopped cleanly; the store is synced");
+        Ok::<(), anyhow::Error>(())
+    })?;
+    drop(store);
+    Ok(())
+}
+
+/// Demo mode always prints a working key: a fresh one for the first admin (keys are cheap).
+async fn demo_key(meta: &dyn MetadataStore) -> Result<String> {
+    let admin = meta
+        .list_users()
+        .await?
+        .into_iter()
+        .find(|u| u.has(Permission::Admin) && u.has(Permission::Audit))
+        .context("no admin user with AUDIT: create one with `trail users create --permission ADMIN --permission AUDIT`")?;
+    Ok(meta.create_key(admin.profile_id, "demo").await?.1)
+}
+
+fn load_demo(store: &EmbeddedStore, spec: &demo::DemoSpec) -> Result<()> {
+    let events = spec.events;
+    let have = store.stats_blocking().events;
+    if have > 0 {
+        println!(
+            "Demo: the data directory already holds {have} events; not loading demo data again."
+        );
+        return Ok(());
+    }
+    let bar = ProgressBar::new(events as u64).with_style(
+        ProgressStyle::with_template(
+            "Loading demo data {bar:40} {pos}/{len} events ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut batch = Vec::with_capacity(5000);
+    let flush = |batch: &mut Vec<NewEvent>| -> Result<()> {
+        let n = batch.len() as u64;
+        store.append_blocking(std::mem::take(batch))?;
+        bar.inc(n);
+        Ok(())
+    };
+    for doc in demo::demo_events(spec) {
+        batch.push(NewEvent::parse(doc).context("the demo generator produced an invalid event")?);
+        if batch.len() == 5000 {
+            flush(&mut batch)?;
+        }
+    }
+    flush(&mut batch)?;
+    bar.finish();
+    Ok(())
+}
+
+fn banner(
+    addr: &str,
+    data_dir: &Path,
+    events: u64,
+    key: Option<&str>,
+    cast: Option<&demo::DemoCast>,
+) {
+    let url = format!("http://{addr}");
+    println!();
+    println!(
+        "Trail is listening on {url}  (data directory {}, {events} events)",
+        data_dir.display()
+    );
+    match key {
+        Some(k) => {
+            println!("Admin API key (shown once; keep it): {k}");
+            println!();
+            println!("The seed's request, answered by Trail (saves 50 records, newest first):");
+            println!(
+                "  curl --request GET --header \"Content-Type: application/json\" --header \"Authorization: {k}\" --output audit-logs-file.json \"{url}/audit?sortField=dateTime&sortOrder=desc\""
+            );
+            println!("See hits and facets in the terminal:");
+            println!("  curl -s --header \"Authorization: {k}\" \"{url}/audit?size=2&outcome=failure\"");
+            if let Some(c) = cast {
+                if let (Some(ds), Some(user)) = (c.data_source_ids.first(), c.profile_ids.first()) {
+                    println!("  curl -s --header \"Authorization: {k}\" \"{url}/audit?size=3&dataSourceId={ds}&minDate=2026-06-01&maxDate=2026-06-30\"");
+                    println!("  curl -s --header \"Authorization: {k}\" \"{url}/audit?size=0&profileId={user}&outcome=failure&outcome=insufficientAuthorizations\"");
+                }
+            }
+        }
+        None => println!("Use an API key created earlier, or create one: trail keys create --data-dir {} --profile-id 1 (with the server stopped)", data_dir.display()),
+    }
+    println!("API description: {url}/openapi.json   Stop with Ctrl-C.");
+    println!();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,85 @@
+//! The OpenAPI 3.1 document of the service, generated from the handlers' `#[utoipa::path]`
+//! annotations and the request/response types, and served at `GET /openapi.json`, so that the
+//! published contract cannot drift from the code.
+
+use axum::Json;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{admin, audit, error, health, ingest};
+
+/// The whole API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Trail",
+        description = "Open-source audit-log service, wire-compatible with Immuta's audit API. Authenticate with `Authorization: <key>` or `Authorization: Bearer <key>`. Every error body is JSON with an `error` code and a `message`."
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        audit::search,
+        audit::one_record,
+        audit::key_activity,
+        ingest::ingest,
+        admin::create_key,
+        admin::list_keys,
+        admin::revoke_key,
+        admin::list_users,
+        admin::create_user,
+        admin::get_user,
+        admin::replace_user,
+        admin::me,
+        serve_openapi,
+    ),
+    components(schemas(
+        health::Health,
+        error::ErrorBody,
+        audit::AuditResponse,
+        audit::Hit,
+        audit::FacetsView,
+        audit::IdFacet,
+        audit::NameFacet,
+        ingest::IngestResponse,
+        admin::PermissionName,
+        admin::UserView,
+        admin::KeyView,
+        admin::CreateKeyRequest,
+        admin::CreatedKey,
+        admin::UserRequest,
+        admin::Me,
+    )),
+    modifiers(&ApiKeyAuth),
+    tags(
+        (name = "audit", description = "Immuta-compatible audit search"),
+        (name = "ingest", description = "Writing events"),
+        (name = "keys", description = "API keys"),
+        (name = "users", description = "Users and permissions"),
+        (name = "health", description = "Probes"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the `apiKey` security scheme: the key in the `Authorization` header.
+struct ApiKeyAuth;
+
+impl Modify for ApiKeyAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "The API key itself, or `Bearer <key>`",
+            ))),
+        );
+    }
+}
+
+/// The OpenAPI document of this service.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn serve_openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,244 @@
+//! The UAM events Trail writes about itself: an audit log must record who read it and who
+//! changed who may read it.
+//!
+//! Events go through the same `AuditStore::append` as ingested ones, so they are durable,
+//! searchable and hash-sealed like any other. What is written:
+//!
+//! | what happened | UAM event (`auditPayload.type` without `AuditPayload`) | legacy `recordType` | `action` |
+//! |---|---|---|---|
+//! | a search (`GET /audit`, `/audit/{id}`, `/audit/apikey/activity`) | `AuditQuery` | `auditQuery` | `QUERY` |
+//! | an API key created / revoked | `ApiKeyCreated` / `ApiKeyDeleted` | `apiKey` | `CREATE` / `DELETE` |
+//! | a user created / replaced | `UserCreated` / `UserUpdated` | `accessUser` / `externalUserIdChanged` | `CREATE` / `UPDATE` |
+//! | a permission granted / taken away | `PermissionApplied` / `PermissionRemoved` | `accessUser` | `UPDATE` |
+//! | a failed authentication (rate-limited per client IP) | `UserAuthenticated`, `actionStatus` `FAILURE` | `authenticate` | `LOGIN` |
+//!
+//! A search's own event is written after its answer is computed, so an answer never contains
+//! the record of itself. If that event cannot be written the search is refused (503): Trail
+//! does not answer reads it could not audit.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+use trail_model::timefmt::format_iso_ms;
+use trail_store::{NewEvent, User};
+
+use crate::error::ApiError;
+use crate::Shared;
+
+/// Legacy record types of the events Trail writes about itself (the activity endpoint's filter).
+pub const SELF_AUDIT_RECORD_TYPES: [&str; 5] = [
+    "auditQuery",
+    "apiKey",
+    "accessUser",
+    "externalUserIdChanged",
+    "authenticate",
+];
+
+/// A random (version 4) UUID in its usual hyphenated lower-case form.
+pub fn uuid_v4() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Who did it, from where, in which request.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// The authenticated user; `None` for a failed authentication.
+    pub actor: Option<User>,
+    pub ip: String,
+    pub request_id: String,
+}
+
+/// One self-audit event before it is rendered.
+pub struct Draft {
+    /// UAM event name, e.g. `ApiKeyCreated`.
+    pub event: &'static str,
+    pub action: &'static str,
+    /// `SUCCESS`, `FAILURE` or `UNAUTHORIZED`.
+    pub status: &'static str,
+    pub status_reason: Option<String>,
+    pub target_type: &'static str,
+    pub targets: Vec<Value>,
+    /// Members of `auditPayload` besides `type` and `version`.
+    pub payload: Map<String, Value>,
+}
+
+impl Draft {
+    /// A successful event with no targets and an empty payload.
+    pub fn new(event: &'static str, action: &'static str, target_type: &'static str) -> Draft {
+        Draft {
+            event,
+            action,
+            status: "SUCCESS",
+            status_reason: None,
+            target_type,
+            targets: Vec::new(),
+            payload: Map::new(),
+        }
+    }
+
+    /// Adds a payload member.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Draft {
+        self.payload.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Adds a target.
+    pub fn target(mut self, target: Value) -> Draft {
+        self.targets.push(target);
+        self
+    }
+
+    /// Marks the event as not successful.
+    pub fn status(mut self, status: &'static str, reason: impl Into<String>) -> Draft {
+        self.status = status;
+        self.status_reason = Some(reason.into());
+        self
+    }
+
+    /// Renders the UAM document (envelope members in the published example's order).
+    pub fn render(self, tenant_id: &str, ctx: &Context) -> String {
+        let now = format_iso_ms(now_ms());
+        let actor = match &ctx.actor {
+            Some(u) => json!({
+                "type": "USER_ACTOR",
+                "id": u.user_id,
+                "name": u.name,
+                "identityProvider": "bim",
+                "profileId": u.profile_id.to_string(),
+            }),
+            None => json!({
+                "type": "USER_ACTOR",
+                "id": "anonymous",
+                "name": "anonymous",
+                "identityProvider": "bim",
+            }),
+        };
+        let mut payload = Map::new();
+        payload.insert(
+            "type".to_string(),
+            Value::String(format!("{}AuditPayload", self.event)),
+        );
+        payload.extend(self.payload);
+        payload.insert("version".to_string(), json!(1));
+        json!({
+            "id": uuid_v4(),
+            "tenantId": tenant_id,
+            "eventTimestamp": now,
+            "receivedTimestamp": now,
+            "action": self.action,
+            "actionStatus": self.status,
+            "actionStatusReason": self.status_reason,
+            "actor": actor,
+            "actorIp": ctx.ip,
+            "requestId": ctx.request_id,
+            "targetType": self.target_type,
+            "targets": self.targets,
+            "relatedResources": [],
+            "auditPayload": payload,
+        })
+        .to_string()
+    }
+}
+
+/// A `USER` target.
+pub fn user_target(u: &User) -> Value {
+    json!({"type": "USER", "id": u.profile_id.to_string(), "name": u.user_id})
+}
+
+impl Shared {
+    /// Appends self-audit events durably, as one batch.
+    pub(crate) async fn record(&self, ctx: &Context, drafts: Vec<Draft>) -> Result<(), ApiError> {
+        if drafts.is_empty() {
+            return Ok(());
+        }
+        let tenant = &self.app.config.tenant_id;
+        let batch = drafts
+            .into_iter()
+            .map(|d| {
+                let event = d.event;
+                NewEvent::parse(d.render(tenant, ctx)).map_err(|e| {
+                    ApiError::Internal(format!("self-audit event {event} is invalid: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.app.store.append(batch).await?;
+        Ok(())
+    }
+
+    /// Like [`Shared::record`] for actions already carried out: a failure is logged, not
+    /// returned, because the action it describes cannot be undone.
+    pub(crate) async fn record_after_the_fact(&self, ctx: &Context, drafts: Vec<Draft>) {
+        if let Err(e) = self.record(ctx, drafts).await {
+            tracing::error!(error = %e, request_id = ctx.request_id, "could not write self-audit event");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_v4_has_version_and_variant_bits() {
+        let u = uuid_v4();
+        assert_eq!(u.len(), 36);
+        let parts: Vec<&str> = u.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(parts[2].starts_with('4'));
+        assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"));
+        assert_ne!(uuid_v4(), u);
+    }
+
+    #[test]
+    fn rendered_events_parse_with_the_expected_record_types() {
+        let ctx = Context {
+            actor: Some(User {
+                profile_id: 7,
+                user_id: "u@x.io".into(),
+                email: None,
+                name: "U".into(),
+                permissions: vec![],
+                owned_data_sources: vec![],
+                created_ms: 0,
+            }),
+            ip: "127.0.0.1".into(),
+            request_id: "r".into(),
+        };
+        let cases = [
+            (Draft::new("AuditQuery", "QUERY", "AUDIT"), "auditQuery"),
+            (Draft::new("ApiKeyCreated", "CREATE", "APIKEY"), "apiKey"),
+            (
+                Draft::new("UserAuthenticated", "LOGIN", "USER").status("FAILURE", "bad key"),
+                "authenticate",
+            ),
+        ];
+        for (draft, record_type) in cases {
+            let doc = draft.render("t", &ctx);
+            let dims = trail_model::parse_event(&doc).unwrap();
+            assert_eq!(dims.record_type, record_type);
+            assert_eq!(dims.profile_id, Some(7));
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The service around the endpoints: probes, the OpenAPI document, JSON 404/405, request ids,
+//! and graceful shutdown that leaves the store closed and reopenable.
+
+use serde_json::Value;
+use trail_model::SearchQuery;
+use trail_server::ServerConfig;
+use trail_store::embedded::EmbeddedStore;
+
+use crate::support::*;
+
+#[test]
+fn healthz_and_readyz_answer_without_a_key() {
+    let s = start();
+    let r = s.call("GET", "/healthz", None, &[], None);
+    assert_eq!(
+        (r.status, r.json()),
+        (200, serde_json::json!({"status": "ok"}))
+    );
+    load_fixture(&s, 4);
+    let r = s.call("GET", "/readyz", None, &[], None);
+    assert_eq!(
+        (r.status, r.json()),
+        (200, serde_json::json!({"status": "ready", "events": 4}))
+    );
+}
+
+#[test]
+fn the_openapi_document_parses_and_lists_every_path_with_its_methods() {
+    let s = start();
+    let r = s.call("GET", "/openapi.json", None, &[], None);
+    assert_eq!(r.status, 200);
+    let doc: Value = r.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let expected: [(&str, &[&str]); 12] = [
+        ("/healthz", &["get"]),
+        ("/readyz", &["get"]),
+        ("/openapi.json", &["get"]),
+        ("/audit", &["get"]),
+        ("/audit/{recordId}", &["get"]),
+        ("/audit/apikey/activity", &["get"]),
+        ("/v1/events", &["post"]),
+        ("/v1/keys", &["get", "post"]),
+        ("/v1/keys/{id}", &["delete"]),
+        ("/v1/users", &["get", "post"]),
+        ("/v1/users/{profileId}", &["get", "put"]),
+        ("/v1/me", &["get"]),
+    ];
+    assert_eq!(
+        paths.len(),
+        expected.len(),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    for (path, methods) in expected {
+        let item = &paths[path];
+        for m in methods {
+            assert!(item.get(*m).is_some(), "{m} {path} is documented");
+        }
+    }
+    let params: Vec<&str> = paths["/audit"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "dataSourceId",
+        "projectId",
+        "profileId",
+        "recordType",
+        "outcome",
+        "minDate",
+        "maxDate",
+        "blobId",
+        "purpose",
+        "offset",
+        "size",
+        "sortField",
+        "sortOrder",
+    ] {
+        assert!(params.contains(&name), "GET /audit documents {name}");
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in [
+        "AuditResponse",
+        "Hit",
+        "ErrorBody",
+        "IngestResponse",
+        "UserView",
+        "KeyView",
+        "CreatedKey",
+    ] {
+        assert!(schemas.contains_key(name), "schema {name}");
+    }
+    assert!(doc["components"]["securitySchemes"]["apiKey"].is_object());
+    let ingest_400 = &paths["/v1/events"]["post"]["responses"]["400"];
+    assert!(ingest_400["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .unwrap()
+        .ends_with("ErrorBody"));
+}
+
+#[test]
+fn unknown_routes_and_methods_get_json_errors_and_every_response_a_request_id() {
+    let s = start();
+    let r = s.call("GET", "/nope", None, &[], None);
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (404, Value::from("not_found"))
+    );
+    assert!(r.header("x-request-id").is_some_and(|v| v.len() == 36));
+    let r = s.call("DELETE", "/audit", None, &[], None);
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (405, Value::from("method_not_allowed"))
+    );
+    let r = s.call(
+        "GET",
+        "/healthz",
+        None,
+        &[("X-Request-Id", "abc-123")],
+        None,
+    );
+    assert_eq!(r.header("x-request-id"), Some("abc-123"));
+}
+
+#[test]
+fn graceful_shutdown_closes_the_store_so_it_reopens_with_every_acknowledged_event() {
+    let s = start_with(ServerConfig::default());
+    load_fixture(&s, 25);
+    let dir = s.shutdown();
+    let store = EmbeddedStore::open(dir.path()).expect("the data directory is released");
+    let answer = store
+        .search_blocking(&SearchQuery {
+            size: 0,
+            ..SearchQuery::new()
+        })
+        .unwrap();
+    assert_eq!(answer.count, 25);
+}
