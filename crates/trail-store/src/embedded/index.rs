@@ -193,6 +193,79 @@ impl PostingList {
             .map(|i| self.entries[i])
     }
 
+    /// Appends this list's persisted form (see `persist`).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        for (code, start, len) in &self.entries {
+            for v in [code, start, len] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&(self.rows.len() as u32).to_le_bytes());
+        for r in &self.rows {
+            out.extend_from_slice(&r.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.dense.len() as u32).to_le_bytes());
+        for b in &self.dense {
+            out.extend_from_slice(&(b.serialized_size() as u32).to_le_bytes());
+            // Writing into a Vec cannot fail.
+            let _ = b.serialize_into(&mut *out);
+        }
+    }
+
+    /// Reads a list written by [`PostingList::encode`], checking that it is self-consistent
+    /// for a block of `block_len` rows; returns it and the bytes consumed.
+    pub fn decode(bytes: &[u8], block_len: usize) -> Option<(PostingList, usize)> {
+        let mut at = 0usize;
+        let u32_at = |at: &mut usize| -> Option<u32> {
+            let v = u32::from_le_bytes(bytes.get(*at..*at + 4)?.try_into().ok()?);
+            *at += 4;
+            Some(v)
+        };
+        let n = u32_at(&mut at)? as usize;
+        let mut entries = Vec::with_capacity(n.min(block_len + 1));
+        for _ in 0..n {
+            entries.push((u32_at(&mut at)?, u32_at(&mut at)?, u32_at(&mut at)?));
+        }
+        let rows_n = u32_at(&mut at)? as usize;
+        let raw = bytes.get(at..at.checked_add(rows_n.checked_mul(2)?)?)?;
+        let rows: Vec<u16> = raw
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        at += rows_n * 2;
+        let dense_n = u32_at(&mut at)? as usize;
+        let mut dense = Vec::with_capacity(dense_n.min(64));
+        for _ in 0..dense_n {
+            let len = u32_at(&mut at)? as usize;
+            let raw = bytes.get(at..at.checked_add(len)?)?;
+            dense.push(RoaringBitmap::deserialize_from(raw).ok()?);
+            at += len;
+        }
+        let list = PostingList {
+            entries,
+            rows,
+            dense,
+        };
+        list.is_consistent(block_len).then_some((list, at))
+    }
+
+    fn is_consistent(&self, block_len: usize) -> bool {
+        let sorted = self.entries.windows(2).all(|w| w[0].0 < w[1].0);
+        let in_bounds = self.entries.iter().all(|&(_, start, len)| {
+            if len as usize > DENSE_ROWS {
+                self.dense.get(start as usize).is_some_and(|b| {
+                    b.len() == len as u64 && b.max().is_none_or(|m| (m as usize) < block_len)
+                })
+            } else {
+                (start as usize)
+                    .checked_add(len as usize)
+                    .is_some_and(|end| end <= self.rows.len())
+            }
+        });
+        sorted && in_bounds && self.rows.iter().all(|r| (*r as usize) < block_len)
+    }
+
     /// Rows holding any of `codes`.
     pub fn union_of(&self, codes: &[u32]) -> RoaringBitmap {
         let mut out = RoaringBitmap::new();

@@ -785,7 +785,7 @@ fn load_sealed_blocks(index_dir: &Path, dicts: &Dicts, block_rows: usize) -> Vec
     let loaded: Vec<Option<Block>> = (0..n)
         .into_par_iter()
         .map(|no| {
-            let (mut b, needs) = persist::load_block(index_dir, no)?;
+            let (b, needs) = persist::load_block(index_dir, no)?;
             let fits = needs
                 .iter()
                 .zip(have.iter())
@@ -793,11 +793,7 @@ fn load_sealed_blocks(index_dir: &Path, dicts: &Dicts, block_rows: usize) -> Vec
                 && b.base_row == no * block_rows as u64
                 && b.len() == block_rows
                 && codes_within(&b, needs);
-            if !fits {
-                return None;
-            }
-            b.build_postings();
-            Some(b)
+            fits.then_some(b)
         })
         .collect();
     let mut out = Vec::new();
