@@ -1,1 +1,303 @@
+//! End-to-end tests of the `trail` binary: the README's first command, import, settings
+//! precedence, users and keys. Real processes, real HTTP on loopback.
 
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const TRAIL: &str = env!("CARGO_BIN_EXE_trail");
+
+/// A running `trail serve` and the banner it printed.
+struct Served {
+    child: Child,
+    banner: Vec<String>,
+}
+
+impl Served {
+    fn start(args: &[&str], envs: &[(&str, &str)], dir: &Path) -> Served {
+        let mut child = Command::new(TRAIL)
+            .arg("serve")
+            .args(args)
+            .env_remove("TRAIL_DATA_DIR")
+            .envs(envs.iter().copied())
+            .env("RUST_LOG", "warn")
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut banner = Vec::new();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let done = line.starts_with("API description");
+            banner.push(line);
+            if done {
+                break;
+            }
+        }
+        assert!(
+            banner.iter().any(|l| l.starts_with("API description")),
+            "no banner: {banner:?}"
+        );
+        std::thread::spawn(move || lines.for_each(drop));
+        Served { child, banner }
+    }
+
+    fn line_with(&self, needle: &str) -> &str {
+        self.banner
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in {:?}", self.banner))
+    }
+
+    fn url(&self) -> String {
+        let l = self.line_with("listening on");
+        l.split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap()
+            .to_string()
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(TRAIL).args(args).output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn serve_demo_prints_a_curl_line_that_returns_hits_and_facets_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(
+        &["--demo", "--demo-events", "3000", "--listen", "127.0.0.1:0"],
+        &[],
+        dir.path(),
+    );
+    let curl = served
+        .line_with("--output audit-logs-file.json")
+        .to_string();
+    let key = curl
+        .split("Authorization: ")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let url = curl
+        .rsplit(" \"")
+        .next()
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    assert!(
+        url.ends_with("/audit?sortField=dateTime&sortOrder=desc"),
+        "{url}"
+    );
+    let body: serde_json::Value = ureq::get(&url)
+        .set("Content-Type", "application/json")
+        .set("Authorization", &key)
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(body["hits"].as_array().unwrap().len(), 50);
+    assert_eq!(
+        body["count"], 3000,
+        "exactly the demo events (the search's own audit record comes after it)"
+    );
+    for facet in [
+        "datasources",
+        "projects",
+        "users",
+        "recordTypes",
+        "outcomes",
+    ] {
+        assert!(
+            !body["facets"][facet].as_array().unwrap().is_empty(),
+            "facet {facet} is empty"
+        );
+    }
+    assert!(body["facets"]["datasources"][0]["count"].is_string());
+    let audit_queries = |url: &str, key: &str| -> u64 {
+        let b: serde_json::Value = ureq::get(&format!("{url}/audit?size=0&recordType=auditQuery")).set("Authorization", key).call().unwrap().into_json().unwrap();
+        b["count"].as_u64().unwrap()
+    };
+    let before_restart = audit_queries(&served.url(), &key);
+    assert!(served.stop().success(), "SIGTERM stops trail cleanly");
+
+    // A second start on the same directory keeps everything, does not load the demo again, and
+    // prints a fresh working key.
+    let again = Served::start(&["--demo", "--demo-events", "3000", "--listen", "127.0.0.1:0"], &[], dir.path());
+    let key2 = again.line_with("Admin API key").rsplit(' ').next().unwrap().to_string();
+    assert_eq!(audit_queries(&again.url(), &key2), before_restart + 1, "the last search before the restart was audited durably");
+    let all: serde_json::Value = ureq::get(&format!("{}/audit?size=0", again.url())).set("Authorization", &key2).call().unwrap().into_json().unwrap();
+    assert!(all["count"].as_u64().unwrap() < 3_100, "demo data was not loaded twice: {}", all["count"]);
+    again.stop();
+}
+
+#[test]
+fn settings_come_from_flags_then_environment_then_the_toml_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("trail.toml"),
+        "listen = \"127.0.0.1:0\"\ndata-dir = \"from-toml\"\ntenant-id = \"t\"\n",
+    )
+    .unwrap();
+    let from_toml = Served::start(&["--config", "trail.toml"], &[], dir.path());
+    assert!(from_toml
+        .line_with("listening on")
+        .contains("data directory from-toml"));
+    from_toml.stop();
+    let from_env = Served::start(
+        &["--config", "trail.toml"],
+        &[("TRAIL_DATA_DIR", "from-env")],
+        dir.path(),
+    );
+    assert!(from_env
+        .line_with("listening on")
+        .contains("data directory from-env"));
+    from_env.stop();
+    let from_flag = Served::start(
+        &["--config", "trail.toml", "--data-dir", "from-flag"],
+        &[("TRAIL_DATA_DIR", "from-env")],
+        dir.path(),
+    );
+    assert!(from_flag
+        .line_with("listening on")
+        .contains("data directory from-flag"));
+    from_flag.stop();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "listen = \"127.0.0.1:0\"\nlisten-port = 3\n",
+    )
+    .unwrap();
+    let (ok, out) = run(&[
+        "serve",
+        "--config",
+        dir.path().join("bad.toml").to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && out.contains("invalid config file") && out.contains("listen-port"),
+        "{out}"
+    );
+}
+
+#[test]
+fn import_loads_ndjson_arrays_and_immuta_downloads_and_lists_rejections() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = |id: &str, t: u64| {
+        format!(
+            r#"{{"id":"{id}","dateTime":"{t}","recordType":"sqlQuery","profileId":2,"userId":"k@e.com","success":true}}"#
+        )
+    };
+    let nd = dir.path().join("a.ndjson");
+    std::fs::write(
+        &nd,
+        format!(
+            "{}\n{{\"id\":\"bad\",\"dateTime\":\"soon\",\"recordType\":\"x\"}}\n\n{}\n",
+            ev("a1", 1),
+            ev("a2", 2)
+        ),
+    )
+    .unwrap();
+    let arr = dir.path().join("b.json");
+    std::fs::write(&arr, format!("[{}, {}]", ev("b1", 3), ev("b2", 4))).unwrap();
+    let hits = dir.path().join("c.json");
+    std::fs::write(
+        &hits,
+        format!(
+            "{{\"hits\": [{}, {}], \"count\": 2}}",
+            ev("c1", 5),
+            ev("a1", 1)
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let (ok, out) = run(&[
+        "import",
+        "--data-dir",
+        data.to_str().unwrap(),
+        nd.to_str().unwrap(),
+        arr.to_str().unwrap(),
+        hits.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("5 stored, 1 duplicates, 1 rejected"), "{out}");
+    assert!(out.contains("a.ndjson: line 2: field `dateTime`"), "{out}");
+    let (ok, out) = run(&["verify", "--data-dir", data.to_str().unwrap()]);
+    assert!(ok && out.contains("ok: 5 events checked"), "{out}");
+}
+
+#[test]
+fn users_and_keys_are_managed_on_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (ok, out) = run(&[
+        "users",
+        "create",
+        "--data-dir",
+        d,
+        "--user-id",
+        "ana@example.com",
+        "--permission",
+        "AUDIT",
+        "--owns",
+        "3,4",
+    ]);
+    assert!(
+        ok && out.contains("\"profileId\": 1") && out.contains("\"ownedDataSources\""),
+        "{out}"
+    );
+    let (ok, out) = run(&[
+        "users",
+        "create",
+        "--data-dir",
+        d,
+        "--user-id",
+        "x",
+        "--permission",
+        "ROOT",
+    ]);
+    assert!(!ok && out.contains("unknown permission `ROOT`"), "{out}");
+    let (ok, out) = run(&[
+        "keys",
+        "create",
+        "--data-dir",
+        d,
+        "--profile-id",
+        "1",
+        "--name",
+        "laptop",
+    ]);
+    assert!(ok && out.contains("shown once"), "{out}");
+    let secret = out.lines().last().unwrap().trim().to_string();
+    assert_eq!(secret.len(), 64);
+    let (_, listed) = run(&["keys", "list", "--data-dir", d]);
+    assert!(
+        listed.contains("laptop") && !listed.contains(&secret),
+        "listing never shows secrets: {listed}"
+    );
+    let (ok, out) = run(&["keys", "revoke", "--data-dir", d, "1"]);
+    let revoked: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        ok && revoked["revokedMs"].as_i64().is_some_and(|t| t > 0),
+        "{out}"
+    );
+}

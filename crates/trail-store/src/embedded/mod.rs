@@ -85,23 +85,61 @@ impl DedupEntry {
 }
 
 /// Event ids already stored, as fingerprints (never as strings): about 13 bytes per slot.
-#[derive(Default)]
+/// Sharded by the fingerprint's top bits, so the table can be rebuilt in parallel at open and
+/// no single resize stalls appends for long.
 struct Dedup {
-    table: HashTable<DedupEntry>,
+    shards: Vec<HashTable<DedupEntry>>,
+}
+
+const DEDUP_SHARDS: usize = 16;
+
+impl Default for Dedup {
+    fn default() -> Self {
+        Dedup {
+            shards: (0..DEDUP_SHARDS).map(|_| HashTable::new()).collect(),
+        }
+    }
+}
+
+fn shard_of(fp: Fingerprint) -> usize {
+    (fp >> 60) as usize % DEDUP_SHARDS
 }
 
 impl Dedup {
+    /// Builds the table from (fingerprint, row) pairs already split by shard. Each shard is
+    /// filled in the order of the slots its entries land in, so the inserts walk memory
+    /// sequentially instead of missing the cache on every one.
+    fn build(parts: Vec<Vec<(Fingerprint, u32)>>) -> Dedup {
+        let shards = parts
+            .into_par_iter()
+            .map(|mut part| {
+                let mut table = HashTable::with_capacity(part.len());
+                let slots = (part.len().max(8) * 8 / 7).next_power_of_two();
+                part.sort_unstable_by_key(|(fp, _)| *fp as usize & (slots - 1));
+                for (fp, row) in part {
+                    let entry = DedupEntry {
+                        fp: [(fp >> 32) as u32, fp as u32],
+                        row,
+                    };
+                    table.insert_unique(fp, entry, DedupEntry::fingerprint);
+                }
+                table
+            })
+            .collect();
+        Dedup { shards }
+    }
+
     fn insert(&mut self, fp: Fingerprint, row: u32) {
         let entry = DedupEntry {
             fp: [(fp >> 32) as u32, fp as u32],
             row,
         };
-        self.table.insert_unique(fp, entry, DedupEntry::fingerprint);
+        self.shards[shard_of(fp)].insert_unique(fp, entry, DedupEntry::fingerprint);
     }
 
     /// Rows whose id has this fingerprint (almost always zero or one).
     fn candidates(&self, fp: Fingerprint) -> Vec<u32> {
-        self.table
+        self.shards[shard_of(fp)]
             .iter_hash(fp)
             .filter(|e| e.fingerprint() == fp)
             .map(|e| e.row)
@@ -109,7 +147,10 @@ impl Dedup {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.table.capacity() * (std::mem::size_of::<DedupEntry>() + 1)
+        self.shards
+            .iter()
+            .map(|t| t.capacity() * (std::mem::size_of::<DedupEntry>() + 1))
+            .sum()
     }
 }
 
@@ -235,18 +276,19 @@ impl EmbeddedStore {
         let mut dicts = persist::load_dicts(&index_dir).unwrap_or_default();
         let sealed = load_sealed_blocks(&index_dir, &dicts, block_rows);
         let covered_rows = sealed.len() as u64 * block_rows as u64;
-        let mut dedup = Dedup::default();
-        dedup
-            .table
-            .reserve(covered_rows as usize, DedupEntry::fingerprint);
+        let per_shard = covered_rows as usize / DEDUP_SHARDS + 16;
+        let mut parts: Vec<Vec<(Fingerprint, u32)>> = (0..DEDUP_SHARDS)
+            .map(|_| Vec::with_capacity(per_shard))
+            .collect();
         let mut sealed_arcs = Vec::with_capacity(sealed.len());
         for mut b in sealed {
             for (i, f) in b.fingerprints.iter().enumerate() {
-                dedup.insert(*f, (b.base_row + i as u64) as u32);
+                parts[shard_of(*f)].push((*f, (b.base_row + i as u64) as u32));
             }
             b.release_persisted_only();
             sealed_arcs.push(Arc::new(b));
         }
+        let dedup = Dedup::build(parts);
 
         // 2. The log: replay what the index does not cover, validate the tail.
         let mut listed = log::list_segments(&log_dir)?;
@@ -607,7 +649,7 @@ impl EmbeddedStore {
                 open_rows += chunk.len();
                 open.push(Arc::new(chunk));
                 if open_rows == block_rows {
-                    let mut merged = Block::new(open[0].base_row);
+                    let mut merged = Block::with_capacity(open[0].base_row, block_rows);
                     for c in &open {
                         merged.extend_from(c);
                     }
