@@ -136,7 +136,12 @@ fn serve_demo_prints_a_curl_line_that_returns_hits_and_facets_and_stops_cleanly(
     }
     assert!(body["facets"]["datasources"][0]["count"].is_string());
     let audit_queries = |url: &str, key: &str| -> u64 {
-        let b: serde_json::Value = ureq::get(&format!("{url}/audit?size=0&recordType=auditQuery")).set("Authorization", key).call().unwrap().into_json().unwrap();
+        let b: serde_json::Value = ureq::get(&format!("{url}/audit?size=0&recordType=auditQuery"))
+            .set("Authorization", key)
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
         b["count"].as_u64().unwrap()
     };
     let before_restart = audit_queries(&served.url(), &key);
@@ -144,11 +149,33 @@ fn serve_demo_prints_a_curl_line_that_returns_hits_and_facets_and_stops_cleanly(
 
     // A second start on the same directory keeps everything, does not load the demo again, and
     // prints a fresh working key.
-    let again = Served::start(&["--demo", "--demo-events", "3000", "--listen", "127.0.0.1:0"], &[], dir.path());
-    let key2 = again.line_with("Admin API key").rsplit(' ').next().unwrap().to_string();
-    assert_eq!(audit_queries(&again.url(), &key2), before_restart + 1, "the last search before the restart was audited durably");
-    let all: serde_json::Value = ureq::get(&format!("{}/audit?size=0", again.url())).set("Authorization", &key2).call().unwrap().into_json().unwrap();
-    assert!(all["count"].as_u64().unwrap() < 3_100, "demo data was not loaded twice: {}", all["count"]);
+    let again = Served::start(
+        &["--demo", "--demo-events", "3000", "--listen", "127.0.0.1:0"],
+        &[],
+        dir.path(),
+    );
+    let key2 = again
+        .line_with("Admin API key")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        audit_queries(&again.url(), &key2),
+        before_restart + 1,
+        "the last search before the restart was audited durably"
+    );
+    let all: serde_json::Value = ureq::get(&format!("{}/audit?size=0", again.url()))
+        .set("Authorization", &key2)
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert!(
+        all["count"].as_u64().unwrap() < 3_100,
+        "demo data was not loaded twice: {}",
+        all["count"]
+    );
     again.stop();
 }
 

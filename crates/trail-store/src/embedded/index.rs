@@ -25,6 +25,7 @@ use rustc_hash::FxHashMap;
 use trail_model::query::{finish_id_facet, finish_name_facet};
 use trail_model::{Dimensions, FacetEntry, Facets, NameCount, Outcome, SearchQuery, SortOrder};
 
+use super::columns::{Codes, Times};
 use super::log::Location;
 
 /// Rows per sealed block (one roaring container's worth).
@@ -333,7 +334,7 @@ pub type Run<T> = (u32, T);
 pub struct Block {
     /// Global row number (= sequence - 1) of the first row.
     pub base_row: u64,
-    pub time: Vec<i64>,
+    pub time: Times,
     pub min_time: i64,
     pub max_time: i64,
     /// Offset of each record in its segment.
@@ -341,11 +342,11 @@ pub struct Block {
     pub segment_runs: Vec<Run<u32>>,
     pub received_runs: Vec<Run<i64>>,
     /// First data source of each row (code, 0 = none); further ones in `data_source_extra`.
-    pub data_source: Vec<u32>,
+    pub data_source: Codes,
     pub data_source_extra: Vec<(u32, u32)>,
-    pub project: Vec<u32>,
-    pub profile: Vec<u32>,
-    pub record_type: Vec<u32>,
+    pub project: Codes,
+    pub profile: Codes,
+    pub record_type: Codes,
     pub outcome: Vec<u8>,
     pub blob: Vec<(u32, u32)>,
     pub purpose: Vec<(u32, u32)>,
@@ -431,12 +432,12 @@ impl Block {
     /// An empty block whose columns already hold room for `rows` rows (no regrowth waste).
     pub fn with_capacity(base_row: u64, rows: usize) -> Block {
         let mut b = Block::new(base_row);
-        b.time.reserve_exact(rows);
+        b.time = Times::with_capacity(rows);
         b.offset.reserve_exact(rows);
-        b.data_source.reserve_exact(rows);
-        b.project.reserve_exact(rows);
-        b.profile.reserve_exact(rows);
-        b.record_type.reserve_exact(rows);
+        b.data_source = Codes::with_capacity(rows);
+        b.project = Codes::with_capacity(rows);
+        b.profile = Codes::with_capacity(rows);
+        b.record_type = Codes::with_capacity(rows);
         b.outcome.reserve_exact(rows);
         b.fingerprints.reserve_exact(rows);
         b
@@ -485,18 +486,18 @@ impl Block {
         for &(row, t) in &other.received_runs {
             push_run(&mut self.received_runs, row + shift, t);
         }
-        self.time.extend_from_slice(&other.time);
+        self.time.extend_from(&other.time);
         if !other.is_empty() {
             self.min_time = self.min_time.min(other.min_time);
             self.max_time = self.max_time.max(other.max_time);
         }
         self.offset.extend_from_slice(&other.offset);
-        self.data_source.extend_from_slice(&other.data_source);
+        self.data_source.extend_from(&other.data_source);
         self.data_source_extra
             .extend(other.data_source_extra.iter().map(|(r, c)| (r + shift, *c)));
-        self.project.extend_from_slice(&other.project);
-        self.profile.extend_from_slice(&other.profile);
-        self.record_type.extend_from_slice(&other.record_type);
+        self.project.extend_from(&other.project);
+        self.profile.extend_from(&other.profile);
+        self.record_type.extend_from(&other.record_type);
         self.outcome.extend_from_slice(&other.outcome);
         self.blob
             .extend(other.blob.iter().map(|(r, c)| (r + shift, *c)));
@@ -507,10 +508,11 @@ impl Block {
 
     /// Builds the posting lists that make this a sealed block.
     pub fn build_postings(&mut self) {
-        let enumerate = |v: &[u32]| {
-            v.iter()
+        let enumerate = |v: &Codes| {
+            v.to_vec()
+                .into_iter()
                 .enumerate()
-                .map(|(i, c)| (i as u32, *c))
+                .map(|(i, c)| (i as u32, c))
                 .collect::<Vec<_>>()
         };
         let mut ds = enumerate(&self.data_source);
@@ -529,6 +531,15 @@ impl Block {
             ),
             purpose: PostingList::build(self.purpose.clone()),
         });
+    }
+
+    /// Stores the columns as narrow as this block allows (done once, when it is sealed).
+    pub fn narrow_columns(&mut self) {
+        self.time = self.time.narrowed(self.min_time, self.max_time);
+        self.data_source = self.data_source.narrowed();
+        self.project = self.project.narrowed();
+        self.profile = self.profile.narrowed();
+        self.record_type = self.record_type.narrowed();
     }
 
     /// Drops what a sealed, persisted block no longer needs in memory: id fingerprints (the
@@ -550,13 +561,12 @@ impl Block {
 
     /// Bytes held by this block (estimate, for the memory report).
     pub fn heap_bytes(&self) -> usize {
-        let cols = self.time.capacity() * 8
+        let cols = self.time.heap_bytes()
             + self.offset.capacity() * 4
-            + (self.data_source.capacity()
-                + self.project.capacity()
-                + self.profile.capacity()
-                + self.record_type.capacity())
-                * 4
+            + self.data_source.heap_bytes()
+            + self.project.heap_bytes()
+            + self.profile.heap_bytes()
+            + self.record_type.heap_bytes()
             + self.outcome.capacity()
             + (self.data_source_extra.capacity() + self.blob.capacity() + self.purpose.capacity())
                 * 8
@@ -692,22 +702,14 @@ impl Block {
                 }
             };
         }
-        let scan_col = |col: &[u32], codes: &[u32]| -> RoaringBitmap {
-            col.iter()
-                .enumerate()
-                .filter(|(_, c)| codes.contains(c))
-                .map(|(i, _)| i as u32)
-                .collect()
-        };
         let scan_ds = |codes: &[u32]| -> RoaringBitmap {
-            let mut b = scan_col(&self.data_source, codes);
+            let mut b = self.data_source.rows_with(codes);
             b |= rows_with(&self.data_source_extra, codes);
             b
         };
-        dim!(q.record_type, record_type, |c: &[u32]| scan_col(
-            &self.record_type,
-            c
-        ));
+        dim!(q.record_type, record_type, |c: &[u32]| self
+            .record_type
+            .rows_with(c));
         dim!(q.outcome, outcome, |c: &[u32]| self
             .outcome
             .iter()
@@ -715,8 +717,8 @@ impl Block {
             .filter(|(_, o)| c.contains(&(**o as u32 + 1)))
             .map(|(i, _)| i as u32)
             .collect::<RoaringBitmap>());
-        dim!(q.profile, profile, |c: &[u32]| scan_col(&self.profile, c));
-        dim!(q.project, project, |c: &[u32]| scan_col(&self.project, c));
+        dim!(q.profile, profile, |c: &[u32]| self.profile.rows_with(c));
+        dim!(q.project, project, |c: &[u32]| self.project.rows_with(c));
         dim!(q.data_source, data_source, scan_ds);
         dim!(q.scope, data_source, scan_ds);
         if let Some(codes) = &q.blob {
@@ -730,14 +732,10 @@ impl Block {
             let bm: RoaringBitmap = match &acc {
                 Some(a) => a
                     .iter()
-                    .filter(|r| q.time_ok(self.time[*r as usize]))
+                    .filter(|r| q.time_ok(self.time.get(*r as usize)))
                     .collect(),
-                None => self
-                    .time
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, t)| q.time_ok(**t))
-                    .map(|(i, _)| i as u32)
+                None => (0..self.len() as u32)
+                    .filter(|r| q.time_ok(self.time.get(*r as usize)))
                     .collect(),
             };
             acc = Some(bm);
@@ -847,20 +845,15 @@ impl Tally {
     /// well), skipping dimensions the filter pins to one value.
     fn add_rows(&mut self, b: &Block, rows: &[u32], pinned: Pinned) {
         self.count += rows.len() as u64;
-        let (mut lo, mut hi) = (self.min_time, self.max_time);
-        for &r in rows {
-            let t = b.time[r as usize];
-            lo = lo.min(t);
-            hi = hi.max(t);
-        }
-        self.min_time = lo;
-        self.max_time = hi;
-        count_column(&mut self.data_source, &b.data_source, rows);
-        count_column(&mut self.project, &b.project, rows);
-        count_column(&mut self.profile, &b.profile, rows);
+        let (lo, hi) = b.time.min_max(rows);
+        self.min_time = self.min_time.min(lo);
+        self.max_time = self.max_time.max(hi);
+        b.data_source.count_rows(&mut self.data_source, rows);
+        b.project.count_rows(&mut self.project, rows);
+        b.profile.count_rows(&mut self.profile, rows);
         match pinned.record_type {
             Some(code) => self.record_type[code as usize] += rows.len() as u64,
-            None => count_column(&mut self.record_type, &b.record_type, rows),
+            None => b.record_type.count_rows(&mut self.record_type, rows),
         }
         match pinned.outcome {
             Some(code) => self.outcome[code as usize] += rows.len() as u64,
@@ -874,13 +867,6 @@ impl Tally {
                 }
             }
         }
-    }
-}
-
-/// `counts[column[row]] += 1` for each row.
-fn count_column(counts: &mut [u64], column: &[u32], rows: &[u32]) {
-    for &r in rows {
-        counts[column[r as usize] as usize] += 1;
     }
 }
 
@@ -1058,7 +1044,7 @@ fn top_rows(
             continue;
         }
         let mut offer = |r: u32| {
-            let k2 = key(b.time[r as usize], b.base_row + r as u64);
+            let k2 = key(b.time.get(r as usize), b.base_row + r as u64);
             if heap.len() < k {
                 heap.push(Reverse(k2));
             } else if heap.peek().is_some_and(|Reverse(min)| k2 > *min) {

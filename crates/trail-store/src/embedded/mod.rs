@@ -20,6 +20,7 @@
 //! every frame; a torn final frame is truncated away, anything else malformed is reported with
 //! its segment and offset.
 
+pub mod columns;
 pub mod index;
 pub mod log;
 pub mod persist;
@@ -654,6 +655,7 @@ impl EmbeddedStore {
                         merged.extend_from(c);
                     }
                     merged.build_postings();
+                    merged.narrow_columns();
                     newly_sealed.push(merged);
                     open.clear();
                     open_rows = 0;
@@ -712,7 +714,7 @@ impl EmbeddedStore {
             seq: row + 1,
             hash: rec.hash,
             received_ms: b.received_of(r),
-            event_time_ms: b.time[r as usize],
+            event_time_ms: b.time.get(r as usize),
             document: rec.document,
         })
     }
@@ -834,6 +836,7 @@ fn load_sealed_blocks(index_dir: &Path, dicts: &Dicts, block_rows: usize) -> Vec
                 .all(|(need, have)| need <= have)
                 && b.base_row == no * block_rows as u64
                 && b.len() == block_rows
+                && b.time.len() == block_rows
                 && codes_within(&b, needs);
             fits.then_some(b)
         })
@@ -853,14 +856,13 @@ fn load_sealed_blocks(index_dir: &Path, dicts: &Dicts, block_rows: usize) -> Vec
 }
 
 fn codes_within(b: &Block, needs: persist::DictNeeds) -> bool {
-    let max = |v: &[u32]| v.iter().copied().max().unwrap_or(0);
     let max_pair = |v: &[(u32, u32)]| v.iter().map(|p| p.1).max().unwrap_or(0);
     let rows_ok = |v: &[(u32, u32)]| v.iter().all(|p| (p.0 as usize) < b.len());
-    max(&b.data_source) <= needs[0]
+    b.data_source.max() <= needs[0]
         && max_pair(&b.data_source_extra) <= needs[0]
-        && max(&b.project) <= needs[1]
-        && max(&b.profile) <= needs[2]
-        && max(&b.record_type) <= needs[3]
+        && b.project.max() <= needs[1]
+        && b.profile.max() <= needs[2]
+        && b.record_type.max() <= needs[3]
         && max_pair(&b.blob) <= needs[4]
         && max_pair(&b.purpose) <= needs[5]
         && rows_ok(&b.data_source_extra)

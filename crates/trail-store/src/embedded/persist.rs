@@ -7,11 +7,12 @@
 //! them costs tens of milliseconds per block, seconds at ten million events.
 //!
 //! ```text
-//! file    := "TRAILIX3" payload_len:u64le crc32(payload):u32le payload
+//! file    := "TRAILIX4" payload_len:u64le crc32(payload):u32le payload
 //! payload := base_row:u64 len:u32 min_time:i64 max_time:i64 dict_sizes:[u32;6]
-//!            time:[i64] offset:[u32] data_source:[u32] project:[u32] profile:[u32]
-//!            record_type:[u32] outcome:[u8] segment_runs ext received_runs ext
+//!            time:times offset:[u32] data_source:codes project:codes profile:codes
+//!            record_type:codes outcome:[u8] segment_runs ext received_runs ext
 //!            data_source_extra ext blob ext purpose ext fingerprints:[u64]
+//!            (times and codes: width-tagged, see `columns`)
 //!            postings:[posting_list; 6]   (data source, project, profile, record type,
 //!                                           outcome, purpose; see `PostingList::encode`)
 //! ```
@@ -19,10 +20,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::columns::{Codes, Times};
 use super::index::{Block, Dicts, PostingList, Postings};
 use crate::error::StoreError;
 
-const MAGIC: &[u8; 8] = b"TRAILIX3";
+const MAGIC: &[u8; 8] = b"TRAILIX4";
 
 pub fn block_path(index_dir: &Path, block_no: u64) -> PathBuf {
     index_dir.join(format!("blk-{block_no:010}.idx"))
@@ -97,7 +99,7 @@ pub fn save_block(
     o.i64(block.min_time);
     o.i64(block.max_time);
     needs.iter().for_each(|n| o.u32(*n));
-    block.time.iter().for_each(|v| o.i64(*v));
+    block.time.encode(&mut o.0);
     block.offset.iter().for_each(|v| o.u32(*v));
     for col in [
         &block.data_source,
@@ -105,7 +107,7 @@ pub fn save_block(
         &block.profile,
         &block.record_type,
     ] {
-        col.iter().for_each(|v| o.u32(*v));
+        col.encode(&mut o.0);
     }
     o.0.extend_from_slice(&block.outcome);
     o.pairs(&block.segment_runs);
@@ -198,16 +200,19 @@ pub fn load_block(index_dir: &Path, block_no: u64) -> Option<(Block, DictNeeds)>
     for v in needs.iter_mut() {
         *v = i.u32()?;
     }
-    let raw = i.take(n.checked_mul(8)?)?;
-    b.time = raw
-        .chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
-        .collect();
+    let (time, used) = Times::decode(payload.get(i.at..)?, n)?;
+    i.at += used;
+    b.time = time;
     b.offset = i.u32s(n)?;
-    b.data_source = i.u32s(n)?;
-    b.project = i.u32s(n)?;
-    b.profile = i.u32s(n)?;
-    b.record_type = i.u32s(n)?;
+    let mut codes = || -> Option<Codes> {
+        let (c, used) = Codes::decode(payload.get(i.at..)?, n)?;
+        i.at += used;
+        Some(c)
+    };
+    b.data_source = codes()?;
+    b.project = codes()?;
+    b.profile = codes()?;
+    b.record_type = codes()?;
     b.outcome = i.take(n)?.to_vec();
     b.segment_runs = i.pairs()?;
     let runs = i.u32()? as usize;
