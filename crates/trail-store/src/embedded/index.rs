@@ -297,6 +297,22 @@ impl PostingList {
         out
     }
 
+    /// (code, rows of `rows` holding it) for every value.
+    pub fn intersection_counts<'a>(
+        &'a self,
+        rows: &'a RoaringBitmap,
+    ) -> impl Iterator<Item = (u32, u64)> + 'a {
+        self.entries.iter().map(move |&(code, start, len)| {
+            let n = if len as usize > DENSE_ROWS {
+                rows.intersection_len(&self.dense[start as usize])
+            } else {
+                let list = &self.rows[start as usize..(start + len) as usize];
+                list.iter().filter(|r| rows.contains(**r as u32)).count() as u64
+            };
+            (code, n)
+        })
+    }
+
     /// (code, rows holding it) for every value.
     pub fn counts(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
         self.entries.iter().map(|e| (e.0, e.2 as u64))
@@ -831,6 +847,16 @@ impl Tally {
             }
             Match::Rows(bitmap) => {
                 let rows: Vec<u32> = bitmap.iter().collect();
+                let mut pinned = pinned;
+                // Many matched rows: six posting-list intersections beat walking the column.
+                if let (None, Some(p)) = (pinned.outcome, &block.postings) {
+                    if rows.len() > DENSE_ROWS {
+                        for (code, n) in p.outcome.intersection_counts(bitmap) {
+                            self.outcome[code as usize - 1] += n;
+                        }
+                        pinned.outcome_counted = true;
+                    }
+                }
                 self.add_rows(block, &rows, pinned);
                 for (r, c) in &block.data_source_extra {
                     if bitmap.contains(*r) {
@@ -856,6 +882,7 @@ impl Tally {
             None => b.record_type.count_rows(&mut self.record_type, rows),
         }
         match pinned.outcome {
+            _ if pinned.outcome_counted => {}
             Some(code) => self.outcome[code as usize] += rows.len() as u64,
             None => {
                 let mut c = [0u64; 6];
@@ -876,6 +903,8 @@ struct Pinned {
     record_type: Option<u32>,
     /// Outcome code (not + 1).
     outcome: Option<u8>,
+    /// The outcome facet of this block was already counted another way.
+    outcome_counted: bool,
 }
 
 impl Pinned {
@@ -884,6 +913,7 @@ impl Pinned {
         Pinned {
             record_type: one(&q.record_type),
             outcome: one(&q.outcome).map(|c| (c - 1) as u8),
+            outcome_counted: false,
         }
     }
 }
