@@ -765,12 +765,10 @@ impl Block {
     }
 }
 
-/// Counts, min/max and facet tallies over one or more blocks.
+/// Counts and facet tallies over one or more blocks.
 #[derive(Clone, Debug)]
 struct Tally {
     count: u64,
-    min_time: i64,
-    max_time: i64,
     data_source: Vec<u64>,
     project: Vec<u64>,
     profile: Vec<u64>,
@@ -782,8 +780,6 @@ impl Tally {
     fn new(sizes: &DictSizes) -> Tally {
         Tally {
             count: 0,
-            min_time: i64::MAX,
-            max_time: i64::MIN,
             data_source: vec![0; sizes.data_source],
             project: vec![0; sizes.project],
             profile: vec![0; sizes.profile],
@@ -794,8 +790,6 @@ impl Tally {
 
     fn merge(mut self, o: Tally) -> Tally {
         self.count += o.count;
-        self.min_time = self.min_time.min(o.min_time);
-        self.max_time = self.max_time.max(o.max_time);
         for (a, b) in self.data_source.iter_mut().zip(&o.data_source) {
             *a += b;
         }
@@ -820,8 +814,6 @@ impl Tally {
             Match::All if block.postings.is_some() => {
                 let p = block.postings.as_ref().expect("checked");
                 self.count += block.len() as u64;
-                self.min_time = self.min_time.min(block.min_time);
-                self.max_time = self.max_time.max(block.max_time);
                 for (code, n) in p.data_source.counts() {
                     self.data_source[code as usize] += n;
                 }
@@ -871,9 +863,6 @@ impl Tally {
     /// well), skipping dimensions the filter pins to one value.
     fn add_rows(&mut self, b: &Block, rows: &[u32], pinned: Pinned) {
         self.count += rows.len() as u64;
-        let (lo, hi) = b.time.min_max(rows);
-        self.min_time = self.min_time.min(lo);
-        self.max_time = self.max_time.max(hi);
         b.data_source.count_rows(&mut self.data_source, rows);
         b.project.count_rows(&mut self.project, rows);
         b.profile.count_rows(&mut self.profile, rows);
@@ -970,11 +959,18 @@ pub fn execute(
         .reduce(|| Tally::new(&sizes), Tally::merge);
     let page_rows = top_rows(blocks, &matches, query.offset, query.size, query.sort_order);
     let facets = facets_of(&tally, q, dicts);
-    let (min_time, max_time) = if tally.count == 0 {
-        (None, None)
-    } else {
-        (Some(tally.min_time), Some(tally.max_time))
+    // The earliest and latest matching times are the first hit of each sort order: the
+    // zone-map-pruned top-1 finds them without walking the time column of every match.
+    let time_of = |row: u64| {
+        let i = blocks.partition_point(|b| b.base_row <= row) - 1;
+        blocks[i].time.get((row - blocks[i].base_row) as usize)
     };
+    let min_time = top_rows(blocks, &matches, 0, 1, SortOrder::Asc)
+        .first()
+        .map(|r| time_of(*r));
+    let max_time = top_rows(blocks, &matches, 0, 1, SortOrder::Desc)
+        .first()
+        .map(|r| time_of(*r));
     RawAnswer {
         page_rows,
         count: tally.count,
