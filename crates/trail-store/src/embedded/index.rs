@@ -342,6 +342,20 @@ pub struct Postings {
     pub purpose: PostingList,
 }
 
+impl Postings {
+    /// The lists in their persisted order.
+    pub fn lists(&self) -> [&PostingList; 6] {
+        [
+            &self.data_source,
+            &self.project,
+            &self.profile,
+            &self.record_type,
+            &self.outcome,
+            &self.purpose,
+        ]
+    }
+}
+
 /// A run of rows sharing a value (segment number or received time), from `start` on.
 pub type Run<T> = (u32, T);
 
@@ -588,19 +602,10 @@ impl Block {
                 * 8
             + self.fingerprints.capacity() * 8
             + (self.segment_runs.capacity() * 8 + self.received_runs.capacity() * 16);
-        let postings = self.postings.as_ref().map_or(0, |p| {
-            [
-                &p.data_source,
-                &p.project,
-                &p.profile,
-                &p.record_type,
-                &p.outcome,
-                &p.purpose,
-            ]
-            .iter()
-            .map(|l| l.heap_bytes())
-            .sum()
-        });
+        let postings = self
+            .postings
+            .as_ref()
+            .map_or(0, |p| p.lists().iter().map(|l| l.heap_bytes()).sum());
         cols + postings
     }
 }

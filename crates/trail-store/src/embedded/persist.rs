@@ -121,14 +121,7 @@ pub fn save_block(
     o.pairs(&block.purpose);
     block.fingerprints.iter().for_each(|f| o.u64(*f));
     if let Some(p) = &block.postings {
-        for list in [
-            &p.data_source,
-            &p.project,
-            &p.profile,
-            &p.record_type,
-            &p.outcome,
-            &p.purpose,
-        ] {
+        for list in p.lists() {
             list.encode(&mut o.0);
         }
     }
