@@ -238,27 +238,6 @@ impl Times {
         }
     }
 
-    /// Earliest and latest time among `rows` (`(i64::MAX, i64::MIN)` when empty).
-    pub fn min_max(&self, rows: &[u32]) -> (i64, i64) {
-        match self {
-            Times::Wide(v) => rows.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &r| {
-                let t = v[r as usize];
-                (lo.min(t), hi.max(t))
-            }),
-            Times::Delta { base, deltas } => {
-                let (lo, hi) = rows.iter().fold((u32::MAX, 0u32), |(lo, hi), &r| {
-                    let d = deltas[r as usize];
-                    (lo.min(d), hi.max(d))
-                });
-                if rows.is_empty() {
-                    (i64::MAX, i64::MIN)
-                } else {
-                    (base + lo as i64, base + hi as i64)
-                }
-            }
-        }
-    }
-
     pub fn heap_bytes(&self) -> usize {
         match self {
             Times::Wide(v) => v.capacity() * 8,
@@ -346,7 +325,6 @@ mod tests {
         let n = t.narrowed(1_000, 5_000);
         assert!(matches!(n, Times::Delta { .. }));
         assert_eq!(n.to_vec(), vec![1_000, 5_000, 3_000]);
-        assert_eq!(n.min_max(&[0, 2]), (1_000, 3_000));
         let mut w = Times::with_capacity(2);
         w.push(-1);
         w.push(i64::MAX / 2);

@@ -581,6 +581,14 @@ impl Block {
         }
     }
 
+    /// Where row `r` of this block lives in the log.
+    pub fn location(&self, r: u32) -> Location {
+        Location {
+            segment: self.segment_of(r),
+            offset: self.offset[r as usize],
+        }
+    }
+
     pub fn segment_of(&self, row: u32) -> u32 {
         run_value(&self.segment_runs, row).unwrap_or(0)
     }
@@ -608,6 +616,12 @@ impl Block {
             .map_or(0, |p| p.lists().iter().map(|l| l.heap_bytes()).sum());
         cols + postings
     }
+}
+
+/// The block of a snapshot holding global `row`, and the row's index within it.
+pub fn find_row(blocks: &[Arc<Block>], row: u64) -> (&Block, u32) {
+    let b = &blocks[blocks.partition_point(|b| b.base_row <= row) - 1];
+    (b, (row - b.base_row) as u32)
 }
 
 /// A query translated into dictionary codes. `None` = no restriction; an empty list = nothing
@@ -967,8 +981,8 @@ pub fn execute(
     // The earliest and latest matching times are the first hit of each sort order: the
     // zone-map-pruned top-1 finds them without walking the time column of every match.
     let time_of = |row: u64| {
-        let i = blocks.partition_point(|b| b.base_row <= row) - 1;
-        blocks[i].time.get((row - blocks[i].base_row) as usize)
+        let (b, r) = find_row(blocks, row);
+        b.time.get(r as usize)
     };
     let min_time = top_rows(blocks, &matches, 0, 1, SortOrder::Asc)
         .first()

@@ -434,24 +434,15 @@ impl EmbeddedStore {
     /// Appends a batch and returns once it is durable (blocking).
     pub fn append_blocking(&self, batch: Vec<NewEvent>) -> Result<AppendReport, StoreError> {
         let received_ms = now_ms();
+        let prepare = |e: NewEvent| {
+            let h = log::sha256(e.document.as_bytes());
+            let f = fingerprint(&e.dims.id);
+            (e, h, f)
+        };
         let prepared: Vec<(NewEvent, [u8; 32], Fingerprint)> = if batch.len() >= 256 {
-            batch
-                .into_par_iter()
-                .map(|e| {
-                    let h = log::sha256(e.document.as_bytes());
-                    let f = fingerprint(&e.dims.id);
-                    (e, h, f)
-                })
-                .collect()
+            batch.into_par_iter().map(prepare).collect()
         } else {
-            batch
-                .into_iter()
-                .map(|e| {
-                    let h = log::sha256(e.document.as_bytes());
-                    let f = fingerprint(&e.dims.id);
-                    (e, h, f)
-                })
-                .collect()
+            batch.into_iter().map(prepare).collect()
         };
         let mut report = AppendReport {
             results: Vec::with_capacity(prepared.len()),
@@ -704,12 +695,14 @@ impl EmbeddedStore {
         })
     }
 
+    fn read_record(&self, location: Location) -> Result<log::RecordBytes, StoreError> {
+        let segment = self.inner.segments.read()[location.segment as usize].clone();
+        log::read_record(&segment, location.offset)
+    }
+
     fn read_row(&self, blocks: &[Arc<Block>], row: u64) -> Result<StoredEvent, StoreError> {
-        let i = blocks.partition_point(|b| b.base_row <= row) - 1;
-        let b = &blocks[i];
-        let r = (row - b.base_row) as u32;
-        let segment = self.inner.segments.read()[b.segment_of(r) as usize].clone();
-        let rec = log::read_record(&segment, b.offset[r as usize])?;
+        let (b, r) = index::find_row(blocks, row);
+        let rec = self.read_record(b.location(r))?;
         Ok(StoredEvent {
             seq: row + 1,
             hash: rec.hash,
@@ -737,24 +730,19 @@ impl EmbeddedStore {
     /// lock, so no append can race it.
     fn stored_row(&self, w: &Writer, fp: Fingerprint, id: &str) -> Result<Option<u32>, StoreError> {
         for row in w.dedup.candidates(fp) {
-            let location =
-                match w.unpublished.iter().find(|(first, locs)| {
-                    (*first..*first + locs.len() as u64).contains(&(row as u64))
-                }) {
-                    Some((first, locs)) => locs[(row as u64 - first) as usize],
-                    None => {
-                        let blocks = self.inner.index.read().snapshot();
-                        let i = blocks.partition_point(|b| b.base_row <= row as u64) - 1;
-                        let b = &blocks[i];
-                        let r = (row as u64 - b.base_row) as u32;
-                        Location {
-                            segment: b.segment_of(r),
-                            offset: b.offset[r as usize],
-                        }
-                    }
-                };
-            let segment = self.inner.segments.read()[location.segment as usize].clone();
-            let record = log::read_record(&segment, location.offset)?;
+            let unpublished = w
+                .unpublished
+                .iter()
+                .find(|(first, locs)| (*first..*first + locs.len() as u64).contains(&(row as u64)));
+            let location = match unpublished {
+                Some((first, locs)) => locs[(row as u64 - first) as usize],
+                None => {
+                    let blocks = self.inner.index.read().snapshot();
+                    let (b, r) = index::find_row(&blocks, row as u64);
+                    b.location(r)
+                }
+            };
+            let record = self.read_record(location)?;
             if id_of(&record.document).as_deref() == Some(id) {
                 return Ok(Some(row));
             }
