@@ -82,6 +82,20 @@ pub trait AuditStore: Send + Sync {
     async fn get(&self, id: &str) -> Result<Option<StoredEvent>, StoreError>;
     /// Up to `limit` events with sequence numbers greater than `after_seq`, in sequence order.
     async fn scan(&self, after_seq: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Up to `limit` events matching `query`'s filters and scope (its sort, offset and size are
+    /// ignored), with sequence numbers in `after_seq + 1 ..= up_to_seq`, in sequence order.
+    ///
+    /// This is the cursor behind exports and native pagination: fix `up_to_seq` to
+    /// [`StoreStats::last_seq`] once, then call again with the last returned `seq` as `after_seq`
+    /// until fewer than `limit` come back. The pages concatenate to exactly the matching set of
+    /// that prefix of the log, whatever is appended meanwhile.
+    async fn scan_matching(
+        &self,
+        query: SearchQuery,
+        after_seq: u64,
+        up_to_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
     /// Counts and sizes.
     async fn stats(&self) -> Result<StoreStats, StoreError>;
     /// Makes everything written so far durable and releases resources that need it.

@@ -43,6 +43,15 @@ impl Oracle {
             && q.purpose.is_none_or(|p| d.purpose_ids.contains(&p))
     }
 
+    /// Sequence numbers of the matching events in `after + 1 ..= up_to`, ascending.
+    pub fn matching_seqs(&self, q: &SearchQuery, after: u64, up_to: u64) -> Vec<u64> {
+        self.events
+            .iter()
+            .filter(|(seq, d, _)| *seq > after && *seq <= up_to && Self::matches(q, d))
+            .map(|(seq, _, _)| *seq)
+            .collect()
+    }
+
     pub fn search(&self, q: &SearchQuery) -> OracleAnswer {
         let mut names_ds: BTreeMap<i64, Option<String>> = BTreeMap::new();
         let mut names_pj: BTreeMap<i64, Option<String>> = BTreeMap::new();

@@ -182,6 +182,41 @@ fn check(store: &EmbeddedStore, oracle: &Oracle, q: &SearchQuery) -> Result<(), 
     prop_assert_eq!(got.min_time_ms, want.min, "minDate for {:?}", q);
     prop_assert_eq!(got.max_time_ms, want.max, "maxDate for {:?}", q);
     prop_assert_eq!(&got.facets, &want.facets, "facets for {:?}", q);
+    check_cursor_scan(store, oracle, q)
+}
+
+/// `scan_matching` pages of a few sizes, from the start and from a cursor in the middle, bounded
+/// below the last sequence, concatenate to the oracle's matching set in sequence order.
+fn check_cursor_scan(
+    store: &EmbeddedStore,
+    oracle: &Oracle,
+    q: &SearchQuery,
+) -> Result<(), TestCaseError> {
+    let last = oracle.events.len() as u64;
+    for (after, up_to, page) in [(0, last, 7), (last / 3, last, 1000), (0, last * 2 / 3, 64)] {
+        let mut got = Vec::new();
+        let mut cursor = after;
+        loop {
+            let events = store
+                .scan_matching_blocking(q, cursor, up_to, page)
+                .unwrap();
+            prop_assert!(events.len() <= page);
+            got.extend(events.iter().map(|e| e.seq));
+            match events.last() {
+                Some(e) if events.len() == page => cursor = e.seq,
+                _ => break,
+            }
+        }
+        let want = oracle.matching_seqs(q, after, up_to);
+        prop_assert_eq!(
+            &got,
+            &want,
+            "scan_matching after {} up to {} for {:?}",
+            after,
+            up_to,
+            q
+        );
+    }
     Ok(())
 }
 

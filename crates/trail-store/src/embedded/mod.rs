@@ -763,6 +763,44 @@ impl EmbeddedStore {
             .collect()
     }
 
+    /// Events matching `query`'s filters with sequence in `after_seq + 1 ..= up_to_seq`, in
+    /// sequence order (blocking). See [`AuditStore::scan_matching`].
+    pub fn scan_matching_blocking(
+        &self,
+        query: &SearchQuery,
+        after_seq: u64,
+        up_to_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let blocks = self.inner.index.read().snapshot();
+        let visible = blocks.last().map_or(0, |b| b.base_row + b.len() as u64);
+        // Row r holds sequence r + 1: rows after_seq .. end_row are wanted.
+        let end_row = up_to_seq.min(visible);
+        let compiled = Compiled::new(query, &self.inner.dicts.read());
+        let first = blocks.partition_point(|b| b.base_row + b.len() as u64 <= after_seq);
+        let mut rows: Vec<u64> = Vec::new();
+        for b in &blocks[first..] {
+            let wanted = limit - rows.len();
+            if b.base_row >= end_row || wanted == 0 {
+                break;
+            }
+            let lo = after_seq.saturating_sub(b.base_row) as u32;
+            let hi = (end_row - b.base_row).min(b.len() as u64) as u32;
+            match b.evaluate(&compiled) {
+                index::Match::None => {}
+                index::Match::All => {
+                    rows.extend((lo..hi).take(wanted).map(|r| b.base_row + r as u64))
+                }
+                index::Match::Rows(bm) => {
+                    rows.extend(bm.range(lo..hi).take(wanted).map(|r| b.base_row + r as u64))
+                }
+            }
+        }
+        rows.into_iter()
+            .map(|row| self.read_row(&blocks, row))
+            .collect()
+    }
+
     /// Counts and index memory.
     pub fn stats_blocking(&self) -> StoreStats {
         let ix = self.inner.index.read();
@@ -879,6 +917,17 @@ impl AuditStore for EmbeddedStore {
     async fn scan(&self, after_seq: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let s = self.clone();
         blocking(move || s.scan_blocking(after_seq, limit)).await
+    }
+
+    async fn scan_matching(
+        &self,
+        query: SearchQuery,
+        after_seq: u64,
+        up_to_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let s = self.clone();
+        blocking(move || s.scan_matching_blocking(&query, after_seq, up_to_seq, limit)).await
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
