@@ -171,7 +171,22 @@ pub fn frame_len(docs: &[(&str, [u8; 32])]) -> usize {
 
 /// Reads one record at `offset`, checking its SHA-256.
 pub fn read_record(segment: &Segment, offset: u32) -> Result<RecordBytes, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
+    let mut one = read_run(segment, &[offset])?;
+    one.pop().ok_or_else(|| StoreError::Corrupt {
+        segment: segment.path.clone(),
+        offset: offset as u64,
+        reason: "record missing".into(),
+    })
+}
+
+/// Reads the records at `offsets` (ascending, all in `segment`, close together) with one read of
+/// the byte range that spans them, and checks each against its SHA-256 in parallel. Bulk reads
+/// (exports, cursor scans) use this instead of two reads per record.
+pub fn read_run(segment: &Segment, offsets: &[u32]) -> Result<Vec<RecordBytes>, StoreError> {
+    let (Some(&first), Some(&last)) = (offsets.first(), offsets.last()) else {
+        return Ok(Vec::new());
+    };
+    let corrupt = |offset: u32, reason: String| StoreError::Corrupt {
         segment: segment.path.clone(),
         offset: offset as u64,
         reason,
@@ -179,24 +194,48 @@ pub fn read_record(segment: &Segment, offset: u32) -> Result<RecordBytes, StoreE
     let mut header = [0u8; RECORD_HEADER_LEN];
     segment
         .file
-        .read_exact_at(&mut header, offset as u64)
-        .map_err(|e| corrupt(format!("record header unreadable: {e}")))?;
-    let len = u32::from_le_bytes(header[0..4].try_into().unwrap_or_default()) as usize;
-    if len > MAX_FRAME_BYTES {
-        return Err(corrupt(format!("record length {len} is impossible")));
+        .read_exact_at(&mut header, last as u64)
+        .map_err(|e| corrupt(last, format!("record header unreadable: {e}")))?;
+    let last_len = u32::from_le_bytes(header[0..4].try_into().unwrap_or_default()) as usize;
+    if last_len > MAX_FRAME_BYTES {
+        return Err(corrupt(
+            last,
+            format!("record length {last_len} is impossible"),
+        ));
     }
-    let mut hash = [0u8; 32];
-    hash.copy_from_slice(&header[4..36]);
-    let mut doc = vec![0u8; len];
+    let end = last as usize + RECORD_HEADER_LEN + last_len;
+    let mut buf = vec![0u8; end - first as usize];
     segment
         .file
-        .read_exact_at(&mut doc, offset as u64 + RECORD_HEADER_LEN as u64)
-        .map_err(|e| corrupt(format!("record body unreadable: {e}")))?;
-    if sha256(&doc) != hash {
-        return Err(corrupt("record does not match its SHA-256".into()));
+        .read_exact_at(&mut buf, first as u64)
+        .map_err(|e| corrupt(first, format!("records unreadable: {e}")))?;
+    let mut slices = Vec::with_capacity(offsets.len());
+    for &offset in offsets {
+        let at = (offset - first) as usize;
+        let body = at + RECORD_HEADER_LEN;
+        let len = buf
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize)
+            .ok_or_else(|| corrupt(offset, "record header outside its run".into()))?;
+        let doc = buf
+            .get(body..body + len)
+            .ok_or_else(|| corrupt(offset, format!("record length {len} runs past its run")))?;
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&buf[at + 4..body]);
+        slices.push((offset, hash, doc));
     }
-    let document = String::from_utf8(doc).map_err(|_| corrupt("record is not UTF-8".into()))?;
-    Ok(RecordBytes { hash, document })
+    use rayon::prelude::*;
+    slices
+        .into_par_iter()
+        .map(|(offset, hash, doc)| {
+            if sha256(doc) != hash {
+                return Err(corrupt(offset, "record does not match its SHA-256".into()));
+            }
+            let document = String::from_utf8(doc.to_vec())
+                .map_err(|_| corrupt(offset, "record is not UTF-8".into()))?;
+            Ok(RecordBytes { hash, document })
+        })
+        .collect()
 }
 
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {

@@ -681,11 +681,7 @@ impl EmbeddedStore {
             let d = self.inner.dicts.read();
             index::execute(&blocks, &compiled, query, &d, sizes)
         };
-        let hits = raw
-            .page_rows
-            .iter()
-            .map(|row| self.read_row(&blocks, *row))
-            .collect::<Result<Vec<_>, _>>()?;
+        let hits = self.read_rows(&blocks, &raw.page_rows)?;
         Ok(SearchAnswer {
             hits,
             count: raw.count,
@@ -701,15 +697,59 @@ impl EmbeddedStore {
     }
 
     fn read_row(&self, blocks: &[Arc<Block>], row: u64) -> Result<StoredEvent, StoreError> {
-        let (b, r) = index::find_row(blocks, row);
-        let rec = self.read_record(b.location(r))?;
-        Ok(StoredEvent {
-            seq: row + 1,
-            hash: rec.hash,
-            received_ms: b.received_of(r),
-            event_time_ms: b.time.get(r as usize),
-            document: rec.document,
-        })
+        let mut one = self.read_rows(blocks, &[row])?;
+        one.pop()
+            .ok_or_else(|| StoreError::Unavailable(format!("row {row} was not read")))
+    }
+
+    /// Reads many rows, in the given order, with one read per run of nearby records.
+    fn read_rows(
+        &self,
+        blocks: &[Arc<Block>],
+        rows: &[u64],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        /// Records further apart than this are read separately rather than with the bytes between.
+        const MAX_GAP: u32 = 64 << 10;
+        /// One read covers at most this many bytes.
+        const MAX_RUN: u32 = 4 << 20;
+        let placed: Vec<(&Block, u32, Location)> = rows
+            .iter()
+            .map(|row| {
+                let (b, r) = index::find_row(blocks, *row);
+                (b, r, b.location(r))
+            })
+            .collect();
+        let segments = self.inner.segments.read().clone();
+        let mut out = Vec::with_capacity(rows.len());
+        let mut start = 0;
+        while start < placed.len() {
+            let first = placed[start].2;
+            let mut end = start + 1;
+            while end < placed.len() {
+                let (prev, next) = (placed[end - 1].2, placed[end].2);
+                if next.segment != first.segment
+                    || next.offset <= prev.offset
+                    || next.offset - prev.offset > MAX_GAP
+                    || next.offset - first.offset > MAX_RUN
+                {
+                    break;
+                }
+                end += 1;
+            }
+            let offsets: Vec<u32> = placed[start..end].iter().map(|p| p.2.offset).collect();
+            let records = log::read_run(&segments[first.segment as usize], &offsets)?;
+            for ((b, r, _), rec) in placed[start..end].iter().zip(records) {
+                out.push(StoredEvent {
+                    seq: b.base_row + *r as u64 + 1,
+                    hash: rec.hash,
+                    received_ms: b.received_of(*r),
+                    event_time_ms: b.time.get(*r as usize),
+                    document: rec.document,
+                });
+            }
+            start = end;
+        }
+        Ok(out)
     }
 
     /// The event with this id, if stored and durable.
@@ -758,9 +798,9 @@ impl EmbeddedStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let blocks = self.inner.index.read().snapshot();
         let visible = blocks.last().map_or(0, |b| b.base_row + b.len() as u64);
-        (after_seq..visible.min(after_seq.saturating_add(limit as u64)))
-            .map(|row| self.read_row(&blocks, row))
-            .collect()
+        let rows: Vec<u64> =
+            (after_seq..visible.min(after_seq.saturating_add(limit as u64))).collect();
+        self.read_rows(&blocks, &rows)
     }
 
     /// Events matching `query`'s filters with sequence in `after_seq + 1 ..= up_to_seq`, in
@@ -796,9 +836,7 @@ impl EmbeddedStore {
                 }
             }
         }
-        rows.into_iter()
-            .map(|row| self.read_row(&blocks, row))
-            .collect()
+        self.read_rows(&blocks, &rows)
     }
 
     /// Counts and index memory.
