@@ -2,6 +2,7 @@
 //! file (in that precedence), then the demo data, the bootstrap admin, and the HTTP service.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -136,8 +137,19 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         let addr = listener.local_addr()?;
         let events = audit.stats().await?.events;
         banner(&addr.to_string(), &data_dir, events, key.as_deref(), cast.as_ref());
-        let state = trail_server::AppState { store: audit, meta, config };
-        trail_server::serve(listener, state, shutdown_signal()).await?;
+        let exports = Arc::new(
+            trail_export::ExportService::open(&data_dir, audit.clone(), Default::default())
+                .context("cannot open the export database (exports.redb)")?,
+        );
+        let (stop_exports, stop_rx) = tokio::sync::watch::channel(false);
+        let scheduler = tokio::spawn(exports.clone().schedule(stop_rx));
+        let state = trail_server::AppState { store: audit, meta, config, exports: Some(exports) };
+        trail_server::serve(listener, state, async move {
+            shutdown_signal().await;
+            let _ = stop_exports.send(true);
+        })
+        .await?;
+        let _ = scheduler.await;
         tracing::info!("stopped cleanly; the store is synced");
         Ok::<(), anyhow::Error>(())
     })?;

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `trail` binary: the README's first command, import, settings
 //! precedence, users and keys. Real processes, real HTTP on loopback.
 
+mod exports;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -15,6 +15,7 @@
 //! - `ingest`: `POST /v1/events` in its body forms, gzip, the body-size limit.
 //! - `admin`: `/v1/keys`, `/v1/users`, `/v1/me`.
 //! - `health`: `/healthz` and `/readyz`.
+//! - `exports`: `/v1/export-configs` (scheduled exports, run by `trail-export`).
 //! - `selfaudit`: the UAM events Trail writes about itself.
 //! - [`openapi`]: the generated OpenAPI document.
 
@@ -22,6 +23,7 @@ mod admin;
 mod audit;
 mod auth;
 pub mod error;
+mod exports;
 mod health;
 mod ingest;
 pub mod openapi;
@@ -50,6 +52,8 @@ pub struct AppState {
     pub store: Arc<dyn AuditStore>,
     pub meta: Arc<dyn MetadataStore>,
     pub config: ServerConfig,
+    /// Scheduled exports (`/v1/export-configs`); `None` answers those endpoints with 404.
+    pub exports: Option<Arc<trail_export::ExportService>>,
 }
 
 /// Tunables of the HTTP service.
@@ -160,6 +164,18 @@ pub fn router(state: AppState) -> Router {
             get(admin::get_user).put(admin::replace_user),
         )
         .route("/v1/me", get(admin::me))
+        .route(
+            "/v1/export-configs",
+            get(exports::list).post(exports::create),
+        )
+        .route(
+            "/v1/export-configs/{id}",
+            get(exports::get_one)
+                .put(exports::replace)
+                .delete(exports::remove),
+        )
+        .route("/v1/export-configs/{id}/run", post(exports::run))
+        .route("/v1/export-configs/{id}/runs", get(exports::runs))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(request_context))

@@ -3,6 +3,7 @@
 
 mod access;
 mod admin;
+mod exports;
 mod ingest;
 mod search;
 mod seed;

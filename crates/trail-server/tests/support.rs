@@ -56,6 +56,15 @@ pub fn start_with(config: ServerConfig) -> TestServer {
 }
 
 pub fn start_in(dir: TempDir, config: ServerConfig) -> TestServer {
+    start_in_with(dir, config, false)
+}
+
+/// A server with scheduled exports enabled (`exports.redb` in its data directory).
+pub fn start_with_exports() -> TestServer {
+    start_in_with(tempfile::tempdir().unwrap(), ServerConfig::default(), true)
+}
+
+pub fn start_in_with(dir: TempDir, config: ServerConfig, with_exports: bool) -> TestServer {
     let path = dir.path().to_path_buf();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -73,10 +82,18 @@ pub fn start_in(dir: TempDir, config: ServerConfig) -> TestServer {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr: SocketAddr = listener.local_addr()?;
             addr_tx.send((addr, admin)).expect("report address");
+            let store: Arc<dyn trail_store::AuditStore> = Arc::new(store);
+            let exports = with_exports.then(|| {
+                Arc::new(
+                    trail_export::ExportService::open(&path, store.clone(), Default::default())
+                        .expect("open exports.redb"),
+                )
+            });
             let state = AppState {
-                store: Arc::new(store),
+                store,
                 meta,
                 config,
+                exports,
             };
             serve(listener, state, async move {
                 let _ = stop_rx.await;

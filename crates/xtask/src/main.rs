@@ -4,6 +4,8 @@
 //!   formatting, clippy with warnings denied, then every test of the workspace.
 //! - `cargo xtask bench [N]`: the store benchmark against the peer data set (default N = 1M).
 
+mod moto;
+
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
@@ -38,6 +40,7 @@ fn main() -> Result<()> {
                 ],
                 &[],
             )?;
+            moto::ensure()?;
             run("cargo", &["test", "--workspace"], &[])?;
             Ok(())
         }

@@ -1,0 +1,190 @@
+//! Scheduled exports over HTTP: `/v1/export-configs` (Immuta's `exportConfig`), on-demand runs
+//! and the run history. The export logic lives in `trail-export`; this module only maps HTTP to
+//! it and back.
+//!
+//! Permissions: reading configurations and runs, and starting a run, need AUDIT (an export is a
+//! copy of the whole audit trail). Creating, replacing and deleting a configuration need AUDIT
+//! and ADMIN: a configuration names where the audit trail goes and holds credentials.
+//! Credentials are never echoed: every answer shows the access key id's first four characters
+//! and `****` for the secret.
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde_json::{json, Value};
+use trail_export::{ConfigInput, ExportError, ExportService, Trigger};
+use trail_store::Permission;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::ingest::read_body;
+use crate::selfaudit::Draft;
+use crate::SharedState;
+
+const BODY_LIMIT: usize = 1 << 20;
+const RUNS_LISTED: usize = 100;
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> ApiError {
+        match e {
+            ExportError::Invalid { field, reason } => {
+                ApiError::param(&field, format!("{field}: {reason}"))
+            }
+            ExportError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            ExportError::Conflict(m) => ApiError::Conflict(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn service(shared: &SharedState) -> Result<&std::sync::Arc<ExportService>, ApiError> {
+    shared.app.exports.as_ref().ok_or_else(|| {
+        ApiError::NotFound(
+            "scheduled exports are not enabled on this server (it runs without an export database)"
+                .into(),
+        )
+    })
+}
+
+fn config_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(id) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Ok(id)
+}
+
+async fn input(headers: &HeaderMap, body: Body) -> Result<ConfigInput, ApiError> {
+    let bytes = read_body(headers, body, BODY_LIMIT).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "invalid export configuration: {e}; expected {{\"name\", \"interval\": \"EVERY_2_HOURS\"|...|\"EVERY_24_HOURS\"|\"CUSTOM\", \"customIntervalSeconds\", \"enabled\", \"target\": {{\"type\": \"directory\"|\"s3\", ...}}, \"filter\", \"maxEventsPerObject\"}}"
+        ))
+    })
+}
+
+fn view(svc: &ExportService, c: &trail_export::ExportConfig) -> Value {
+    let mut v = serde_json::to_value(c.masked()).unwrap_or(Value::Null);
+    if let (Some(obj), Ok(state)) = (v.as_object_mut(), svc.state(&c.id)) {
+        obj.insert("state".into(), json!(state));
+    }
+    v
+}
+
+fn audited(event: &'static str, action: &'static str, c: &trail_export::ExportConfig) -> Draft {
+    Draft::new(event, action, "EXPORT_CONFIG")
+        .with("exportConfigId", c.id.clone())
+        .with("name", c.input.name.clone())
+        .target(json!({"type": "EXPORT_CONFIG", "id": c.id, "name": c.input.name}))
+}
+
+/// `GET /v1/export-configs` (AUDIT).
+pub async fn list(
+    State(shared): State<SharedState>,
+    caller: Caller,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    caller.require(Permission::Audit, "reading export configurations")?;
+    let svc = service(&shared)?;
+    Ok(Json(svc.list()?.iter().map(|c| view(svc, c)).collect()))
+}
+
+/// `POST /v1/export-configs` (AUDIT and ADMIN).
+pub async fn create(
+    State(shared): State<SharedState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Permission::Audit, "creating export configurations")?;
+    caller.require(Permission::Admin, "creating export configurations")?;
+    let svc = service(&shared)?;
+    let c = svc.create(input(&headers, body).await?, Some(caller.user.profile_id))?;
+    shared
+        .record_after_the_fact(
+            &caller.ctx,
+            vec![audited("ExportConfigCreated", "CREATE", &c)],
+        )
+        .await;
+    Ok((StatusCode::CREATED, Json(view(svc, &c))))
+}
+
+/// `GET /v1/export-configs/{id}` (AUDIT).
+pub async fn get_one(
+    State(shared): State<SharedState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Audit, "reading export configurations")?;
+    let svc = service(&shared)?;
+    Ok(Json(view(svc, &svc.get(&config_id(id)?)?)))
+}
+
+/// `PUT /v1/export-configs/{id}` (AUDIT and ADMIN): replaces the fields.
+pub async fn replace(
+    State(shared): State<SharedState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Audit, "changing export configurations")?;
+    caller.require(Permission::Admin, "changing export configurations")?;
+    let svc = service(&shared)?;
+    let id = config_id(id)?;
+    let c = svc.update(
+        &id,
+        input(&headers, body).await?,
+        Some(caller.user.profile_id),
+    )?;
+    shared
+        .record_after_the_fact(
+            &caller.ctx,
+            vec![audited("ExportConfigUpdated", "UPDATE", &c)],
+        )
+        .await;
+    Ok(Json(view(svc, &c)))
+}
+
+/// `DELETE /v1/export-configs/{id}` (AUDIT and ADMIN). What was exported stays in the target.
+pub async fn remove(
+    State(shared): State<SharedState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Permission::Audit, "deleting export configurations")?;
+    caller.require(Permission::Admin, "deleting export configurations")?;
+    let svc = service(&shared)?;
+    let id = config_id(id)?;
+    let c = svc.get(&id)?;
+    svc.delete(&id)?;
+    shared
+        .record_after_the_fact(
+            &caller.ctx,
+            vec![audited("ExportConfigDeleted", "DELETE", &c)],
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/export-configs/{id}/run` (AUDIT): starts (or resumes a failed) run now; answers
+/// 202 with the run as started. Poll `/runs` for its end. 409 when one is already running.
+pub async fn run(
+    State(shared): State<SharedState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Permission::Audit, "running exports")?;
+    let svc = service(&shared)?;
+    let r = svc.start_run(&config_id(id)?, Trigger::Manual).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!(r))))
+}
+
+/// `GET /v1/export-configs/{id}/runs` (AUDIT): the last 100 runs, newest first, with tasks.
+pub async fn runs(
+    State(shared): State<SharedState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Audit, "reading export runs")?;
+    let svc = service(&shared)?;
+    Ok(Json(json!(svc.runs(&config_id(id)?, RUNS_LISTED)?)))
+}
