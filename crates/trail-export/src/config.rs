@@ -19,6 +19,7 @@ const MAX_EVENTS_PER_OBJECT: u64 = 1_000_000;
 pub const MIN_CUSTOM_INTERVAL_SECS: u64 = 1;
 
 /// How often a configuration runs: Immuta's names, or a custom number of seconds.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum IntervalName {
@@ -37,6 +38,7 @@ pub enum IntervalName {
 }
 
 /// A configuration as submitted by a client (create or replace).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfigInput {
@@ -59,6 +61,7 @@ fn yes() -> bool {
 }
 
 /// Where a configuration writes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum TargetSpec {
@@ -134,6 +137,7 @@ impl TargetSpec {
 }
 
 /// The `GET /audit` filters of an export. Empty lists mean no restriction.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Filter {
@@ -350,6 +354,7 @@ fn check_prefix(prefix: &str) -> Result<(), ExportError> {
 }
 
 /// A stored configuration.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportConfig {

@@ -13,12 +13,16 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use serde_json::{json, Value};
-use trail_export::{ConfigInput, ExportError, ExportService, Trigger};
+use serde::Serialize;
+use serde_json::json;
+use trail_export::{
+    ConfigInput, ExportConfig, ExportError, ExportService, ExportState, RunRecord, Trigger,
+};
 use trail_store::Permission;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::ingest::read_body;
 use crate::selfaudit::Draft;
 use crate::SharedState;
@@ -62,15 +66,24 @@ async fn input(headers: &HeaderMap, body: Body) -> Result<ConfigInput, ApiError>
     })
 }
 
-fn view(svc: &ExportService, c: &trail_export::ExportConfig) -> Value {
-    let mut v = serde_json::to_value(c.masked()).unwrap_or(Value::Null);
-    if let (Some(obj), Ok(state)) = (v.as_object_mut(), svc.state(&c.id)) {
-        obj.insert("state".into(), json!(state));
-    }
-    v
+/// A configuration as every answer shows it: credentials masked, with its export state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportConfigView {
+    #[serde(flatten)]
+    pub config: ExportConfig,
+    /// How far the target is complete and when the next run is due (absent if unreadable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<ExportState>,
 }
 
-fn audited(event: &'static str, action: &'static str, c: &trail_export::ExportConfig) -> Draft {
+fn view(svc: &ExportService, c: &ExportConfig) -> ExportConfigView {
+    ExportConfigView {
+        config: c.masked(),
+        state: svc.state(&c.id).ok(),
+    }
+}
+
+fn audited(event: &'static str, action: &'static str, c: &ExportConfig) -> Draft {
     Draft::new(event, action, "EXPORT_CONFIG")
         .with("exportConfigId", c.id.clone())
         .with("name", c.input.name.clone())
@@ -78,22 +91,38 @@ fn audited(event: &'static str, action: &'static str, c: &trail_export::ExportCo
 }
 
 /// `GET /v1/export-configs` (AUDIT).
+#[utoipa::path(get, path = "/v1/export-configs", tag = "exports", security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "Every configuration, credentials masked, with its export state", body = Vec<ExportConfigView>),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Needs AUDIT", body = ErrorBody),
+        (status = 404, description = "Exports not enabled on this server", body = ErrorBody),
+    ))]
 pub async fn list(
     State(shared): State<SharedState>,
     caller: Caller,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<ExportConfigView>>, ApiError> {
     caller.require(Permission::Audit, "reading export configurations")?;
     let svc = service(&shared)?;
     Ok(Json(svc.list()?.iter().map(|c| view(svc, c)).collect()))
 }
 
 /// `POST /v1/export-configs` (AUDIT and ADMIN).
+#[utoipa::path(post, path = "/v1/export-configs", tag = "exports", request_body = ConfigInput,
+    security(("apiKey" = [])),
+    responses(
+        (status = 201, description = "Created; its first scheduled run is one interval away", body = ExportConfigView),
+        (status = 400, description = "Invalid configuration; `field` names the member at fault", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Needs AUDIT and ADMIN", body = ErrorBody),
+        (status = 404, description = "Exports not enabled on this server", body = ErrorBody),
+    ))]
 pub async fn create(
     State(shared): State<SharedState>,
     caller: Caller,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ExportConfigView>), ApiError> {
     caller.require(Permission::Audit, "creating export configurations")?;
     caller.require(Permission::Admin, "creating export configurations")?;
     let svc = service(&shared)?;
@@ -108,24 +137,42 @@ pub async fn create(
 }
 
 /// `GET /v1/export-configs/{id}` (AUDIT).
+#[utoipa::path(get, path = "/v1/export-configs/{id}", tag = "exports", security(("apiKey" = [])),
+    params(("id" = String, Path, description = "Export configuration id")),
+    responses(
+        (status = 200, description = "The configuration, credentials masked, with its export state", body = ExportConfigView),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Needs AUDIT", body = ErrorBody),
+        (status = 404, description = "No such configuration, or exports not enabled on this server", body = ErrorBody),
+    ))]
 pub async fn get_one(
     State(shared): State<SharedState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ExportConfigView>, ApiError> {
     caller.require(Permission::Audit, "reading export configurations")?;
     let svc = service(&shared)?;
     Ok(Json(view(svc, &svc.get(&config_id(id)?)?)))
 }
 
 /// `PUT /v1/export-configs/{id}` (AUDIT and ADMIN): replaces the fields.
+#[utoipa::path(put, path = "/v1/export-configs/{id}", tag = "exports", request_body = ConfigInput,
+    security(("apiKey" = [])),
+    params(("id" = String, Path, description = "Export configuration id")),
+    responses(
+        (status = 200, description = "Replaced; what was exported stays exported", body = ExportConfigView),
+        (status = 400, description = "Invalid configuration; `field` names the member at fault", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Needs AUDIT and ADMIN", body = ErrorBody),
+        (status = 404, description = "No such configuration, or exports not enabled on this server", body = ErrorBody),
+    ))]
 pub async fn replace(
     State(shared): State<SharedState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ExportConfigView>, ApiError> {
     caller.require(Permission::Audit, "changing export configurations")?;
     caller.require(Permission::Admin, "changing export configurations")?;
     let svc = service(&shared)?;
@@ -145,6 +192,14 @@ pub async fn replace(
 }
 
 /// `DELETE /v1/export-configs/{id}` (AUDIT and ADMIN). What was exported stays in the target.
+#[utoipa::path(delete, path = "/v1/export-configs/{id}", tag = "exports", security(("apiKey" = [])),
+    params(("id" = String, Path, description = "Export configuration id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Needs AUDIT and ADMIN", body = ErrorBody),
+        (status = 404, description = "No such configuration, or exports not enabled on this server", body = ErrorBody),
+    ))]
 pub async fn remove(
     State(shared): State<SharedState>,
     caller: Caller,
@@ -167,24 +222,41 @@ pub async fn remove(
 
 /// `POST /v1/export-configs/{id}/run` (AUDIT): starts (or resumes a failed) run now; answers
 /// 202 with the run as started. Poll `/runs` for its end. 409 when one is already running.
+#[utoipa::path(post, path = "/v1/export-configs/{id}/run", tag = "exports", security(("apiKey" = [])),
+    params(("id" = String, Path, description = "Export configuration id")),
+    responses(
+        (status = 202, description = "Started (or resumed); poll `/runs` for its end", body = RunRecord),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Needs AUDIT", body = ErrorBody),
+        (status = 404, description = "No such configuration, or exports not enabled on this server", body = ErrorBody),
+        (status = 409, description = "A run of this configuration is in progress", body = ErrorBody),
+    ))]
 pub async fn run(
     State(shared): State<SharedState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<RunRecord>), ApiError> {
     caller.require(Permission::Audit, "running exports")?;
     let svc = service(&shared)?;
     let r = svc.start_run(&config_id(id)?, Trigger::Manual).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!(r))))
+    Ok((StatusCode::ACCEPTED, Json(r)))
 }
 
 /// `GET /v1/export-configs/{id}/runs` (AUDIT): the last 100 runs, newest first, with tasks.
+#[utoipa::path(get, path = "/v1/export-configs/{id}/runs", tag = "exports", security(("apiKey" = [])),
+    params(("id" = String, Path, description = "Export configuration id")),
+    responses(
+        (status = 200, description = "The last 100 runs, newest first, with their tasks", body = Vec<RunRecord>),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Needs AUDIT", body = ErrorBody),
+        (status = 404, description = "No such configuration, or exports not enabled on this server", body = ErrorBody),
+    ))]
 pub async fn runs(
     State(shared): State<SharedState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<RunRecord>>, ApiError> {
     caller.require(Permission::Audit, "reading export runs")?;
     let svc = service(&shared)?;
-    Ok(Json(json!(svc.runs(&config_id(id)?, RUNS_LISTED)?)))
+    Ok(Json(svc.runs(&config_id(id)?, RUNS_LISTED)?))
 }

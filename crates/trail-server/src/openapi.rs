@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{admin, audit, error, health, ingest};
+use crate::{admin, audit, error, exports, health, ingest};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -30,6 +30,13 @@ use crate::{admin, audit, error, health, ingest};
         admin::get_user,
         admin::replace_user,
         admin::me,
+        exports::list,
+        exports::create,
+        exports::get_one,
+        exports::replace,
+        exports::remove,
+        exports::run,
+        exports::runs,
         serve_openapi,
     ),
     components(schemas(
@@ -48,6 +55,17 @@ use crate::{admin, audit, error, health, ingest};
         admin::CreatedKey,
         admin::UserRequest,
         admin::Me,
+        exports::ExportConfigView,
+        trail_export::ConfigInput,
+        trail_export::ExportConfig,
+        trail_export::ExportState,
+        trail_export::TargetSpec,
+        trail_export::Filter,
+        trail_export::IntervalName,
+        trail_export::RunRecord,
+        trail_export::TaskRecord,
+        trail_export::Status,
+        trail_export::Trigger,
     )),
     modifiers(&ApiKeyAuth),
     tags(
@@ -56,6 +74,7 @@ use crate::{admin, audit, error, health, ingest};
         (name = "keys", description = "API keys"),
         (name = "users", description = "Users and permissions"),
         (name = "health", description = "Probes"),
+        (name = "exports", description = "Scheduled exports to a directory or an S3-compatible bucket"),
         (name = "meta", description = "This document"),
     )
 )]

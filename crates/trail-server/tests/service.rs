@@ -32,7 +32,7 @@ fn the_openapi_document_parses_and_lists_every_path_with_its_methods() {
     let doc: Value = r.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 12] = [
+    let expected: [(&str, &[&str]); 16] = [
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/openapi.json", &["get"]),
@@ -45,6 +45,10 @@ fn the_openapi_document_parses_and_lists_every_path_with_its_methods() {
         ("/v1/users", &["get", "post"]),
         ("/v1/users/{profileId}", &["get", "put"]),
         ("/v1/me", &["get"]),
+        ("/v1/export-configs", &["get", "post"]),
+        ("/v1/export-configs/{id}", &["get", "put", "delete"]),
+        ("/v1/export-configs/{id}/run", &["post"]),
+        ("/v1/export-configs/{id}/runs", &["get"]),
     ];
     assert_eq!(
         paths.len(),
@@ -90,6 +94,11 @@ fn the_openapi_document_parses_and_lists_every_path_with_its_methods() {
         "UserView",
         "KeyView",
         "CreatedKey",
+        "ConfigInput",
+        "ExportConfigView",
+        "TargetSpec",
+        "RunRecord",
+        "TaskRecord",
     ] {
         assert!(schemas.contains_key(name), "schema {name}");
     }
@@ -99,6 +108,28 @@ fn the_openapi_document_parses_and_lists_every_path_with_its_methods() {
         .as_str()
         .unwrap()
         .ends_with("ErrorBody"));
+    // The export-config body is documented as the type the handler parses, with its members.
+    let create = &paths["/v1/export-configs"]["post"];
+    assert!(
+        create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with("ConfigInput")
+    );
+    let input = schemas["ConfigInput"]["properties"].as_object().unwrap();
+    for name in [
+        "name",
+        "interval",
+        "customIntervalSeconds",
+        "enabled",
+        "target",
+        "filter",
+        "maxEventsPerObject",
+    ] {
+        assert!(input.contains_key(name), "ConfigInput documents {name}");
+    }
+    assert!(create["responses"]["201"].is_object() && create["responses"]["400"].is_object());
+    assert!(paths["/v1/export-configs/{id}/run"]["post"]["responses"]["409"].is_object());
 }
 
 #[test]
