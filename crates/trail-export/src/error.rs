@@ -17,6 +17,13 @@ pub enum ExportError {
     /// The event store failed while a run read from it.
     #[error("reading the audit store failed: {0}")]
     Store(#[from] trail_store::StoreError),
+    /// The service is shutting down: no run starts.
+    #[error("Trail is shutting down; no export run starts now (retry after the restart)")]
+    ShuttingDown,
+    /// The run stopped at an object boundary because Trail is shutting down; it is resumed
+    /// from its cursor at the next start.
+    #[error("interrupted: Trail stopped after the last committed object; the run resumes from there at the next start")]
+    Interrupted,
     /// Writing to the target failed (directory or S3); the run is retried later.
     #[error("target write failed: {0}")]
     Target(String),

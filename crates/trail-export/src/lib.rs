@@ -23,4 +23,6 @@ mod target;
 pub use config::{ConfigInput, ExportConfig, Filter, IntervalName, TargetSpec};
 pub use error::ExportError;
 pub use runs::{ExportState, RunRecord, Status, TaskRecord, Trigger};
-pub use service::{system_clock, window_stamp, Clock, ExportOptions, ExportService, DB_FILE};
+pub use service::{
+    system_clock, window_stamp, Clock, ExportOptions, ExportService, DB_FILE, SHUTDOWN_GRACE,
+};

@@ -15,10 +15,17 @@
 //! 4. A failed or interrupted run is resumed, not replaced: the next execution keeps its bounds
 //!    and window and continues from its cursor; an object written but not yet committed is
 //!    written again under the same name with the same bytes.
+//!
+//! Shutdown ([`ExportService::shutdown`]): no new run starts, and a run in progress finishes
+//! the object it is writing, commits its cursor and stops there (recorded as failed,
+//! "interrupted", and resumed by rule 4 at the next start), within a grace period
+//! ([`SHUTDOWN_GRACE`] for `trail serve`). A run still busy after it is cut by the process
+//! exit; rule 4 covers that case too, at the cost of rewriting one object.
 
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -73,6 +80,10 @@ impl Default for ExportOptions {
     }
 }
 
+/// How long `trail serve` waits at shutdown for runs in progress to reach an object boundary
+/// before it closes the store anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// Name of the export database in a data directory.
 pub const DB_FILE: &str = "exports.redb";
 
@@ -82,6 +93,10 @@ pub struct ExportService {
     store: Arc<dyn AuditStore>,
     opts: ExportOptions,
     running: Mutex<HashSet<String>>,
+    /// Set once by [`ExportService::begin_shutdown`]; read at every object boundary.
+    stopping: AtomicBool,
+    /// Notified whenever a run ends (its config leaves `running`).
+    idle: tokio::sync::Notify,
 }
 
 /// Releases a config's "running" mark when a run ends, however it ends.
@@ -97,6 +112,7 @@ impl Drop for RunningGuard<'_> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.id);
+        self.svc.idle.notify_waiters();
     }
 }
 
@@ -131,6 +147,8 @@ impl ExportService {
             store,
             opts,
             running: Mutex::new(HashSet::new()),
+            stopping: AtomicBool::new(false),
+            idle: tokio::sync::Notify::new(),
         })
     }
 
@@ -208,8 +226,57 @@ impl ExportService {
         self.db.runs(id, limit)
     }
 
+    /// True once shutdown has begun: no run starts, runs in progress stop at the next object.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Starts shutting down without waiting: new runs are refused with
+    /// [`ExportError::ShuttingDown`] and runs in progress stop after the object they are
+    /// writing. Call it as soon as the process is asked to stop.
+    pub fn begin_shutdown(&self) {
+        // Under the `running` lock, so that no claim slips in after `shutdown` saw no runs.
+        let _running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// [`Self::begin_shutdown`], then waits (at most `grace`) until no run is in progress.
+    /// Returns true when every run stopped at an object boundary (its record says
+    /// "interrupted" and its cursor is committed), false when one was still busy at the end of
+    /// the grace period (the next `open` marks it interrupted; its resumption rewrites the
+    /// object it was writing under the same name).
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.begin_shutdown();
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.running_count() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let left = self.running_count();
+                if left > 0 {
+                    tracing::warn!(
+                        runs = left,
+                        "export runs still busy after the shutdown grace period; they resume at the next start"
+                    );
+                }
+                return left == 0;
+            }
+        }
+    }
+
+    fn running_count(&self) -> usize {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn claim(&self, id: &str) -> Result<RunningGuard<'_>, ExportError> {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if self.is_stopping() {
+            return Err(ExportError::ShuttingDown);
+        }
         if !running.insert(id.to_string()) {
             return Err(ExportError::Conflict(format!(
                 "export configuration {id} is already running; see GET /v1/export-configs/{id}/runs"
@@ -360,6 +427,10 @@ impl ExportService {
             p => format!("{p}/{}", run.window),
         };
         loop {
+            // An object boundary: everything before the cursor is written and committed.
+            if self.is_stopping() {
+                return Err(ExportError::Interrupted);
+            }
             let events = self
                 .store
                 .scan_matching(
@@ -491,7 +562,7 @@ impl ExportService {
                     run.tasks[idx].status = Status::Failed;
                     run.tasks[idx].failure_reason = Some(reason.clone());
                     self.db.put_run(run)?;
-                    if attempt == self.opts.attempts_per_task.max(1) {
+                    if attempt == self.opts.attempts_per_task.max(1) || self.is_stopping() {
                         return Err(ExportError::Target(reason));
                     }
                     tokio::time::sleep(backoff).await;
@@ -514,6 +585,9 @@ impl ExportService {
             }
         };
         for c in configs.into_iter().filter(|c| c.input.enabled) {
+            if self.is_stopping() {
+                break;
+            }
             let due = self
                 .db
                 .state(&c.id)

@@ -4,4 +4,5 @@
 
 mod directory;
 mod s3;
+mod shutdown;
 mod support;

@@ -38,6 +38,7 @@ impl From<ExportError> for ApiError {
             }
             ExportError::NotFound(_) => ApiError::NotFound(e.to_string()),
             ExportError::Conflict(m) => ApiError::Conflict(m),
+            ExportError::ShuttingDown => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -230,6 +231,7 @@ pub async fn remove(
         (status = 403, description = "Needs AUDIT", body = ErrorBody),
         (status = 404, description = "No such configuration, or exports not enabled on this server", body = ErrorBody),
         (status = 409, description = "A run of this configuration is in progress", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ))]
 pub async fn run(
     State(shared): State<SharedState>,

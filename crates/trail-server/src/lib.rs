@@ -183,20 +183,31 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves, then finishes in-flight
-/// requests and closes the store (making everything written durable).
+/// requests, lets export runs in progress stop at an object boundary (at most
+/// [`trail_export::SHUTDOWN_GRACE`]) and closes the store (making everything written durable).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
+    let exports = state.exports.clone();
+    let exports_on_signal = exports.clone();
     let app = router(state);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        if let Some(x) = exports_on_signal {
+            x.begin_shutdown();
+        }
+    })
     .await?;
+    if let Some(x) = exports {
+        x.shutdown(trail_export::SHUTDOWN_GRACE).await;
+    }
     store
         .close()
         .await
