@@ -19,6 +19,8 @@ pub enum ApiError {
     BadRequest {
         /// The offending query parameter, when there is one.
         parameter: Option<String>,
+        /// JSON path of the offending body member, when there is one.
+        field: Option<String>,
         message: String,
     },
     /// An ingested event failed validation; nothing was stored (400 `invalid_event`).
@@ -80,7 +82,8 @@ pub struct ErrorBody {
     /// One-based line of the invalid event in an NDJSON body (`invalid_event`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
-    /// JSON path of the invalid member (`invalid_event`), e.g. `dateTime`, `actor.profileId`.
+    /// JSON path of the invalid member: of the event (`invalid_event`), e.g. `dateTime`,
+    /// `actor.profileId`, or of the request body (`bad_request`), e.g. `target.bucket`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// The permission needed (`forbidden`).
@@ -98,6 +101,16 @@ impl ApiError {
     pub fn param(parameter: &str, message: impl Into<String>) -> ApiError {
         ApiError::BadRequest {
             parameter: Some(parameter.to_string()),
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// A `bad_request` naming a member of the JSON body by its path (`target.bucket`).
+    pub fn body_field(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            parameter: None,
+            field: Some(field.to_string()),
             message: message.into(),
         }
     }
@@ -106,6 +119,7 @@ impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::BadRequest {
             parameter: None,
+            field: None,
             message: message.into(),
         }
     }
@@ -165,7 +179,12 @@ impl ApiError {
             message: self.to_string(),
         };
         match self {
-            ApiError::BadRequest { parameter, .. } => body.parameter = parameter.clone(),
+            ApiError::BadRequest {
+                parameter, field, ..
+            } => {
+                body.parameter = parameter.clone();
+                body.field = field.clone();
+            }
             ApiError::InvalidEvent {
                 index,
                 line,

@@ -34,7 +34,7 @@ impl From<ExportError> for ApiError {
     fn from(e: ExportError) -> ApiError {
         match e {
             ExportError::Invalid { field, reason } => {
-                ApiError::param(&field, format!("{field}: {reason}"))
+                ApiError::body_field(&field, format!("{field}: {reason}"))
             }
             ExportError::NotFound(_) => ApiError::NotFound(e.to_string()),
             ExportError::Conflict(m) => ApiError::Conflict(m),
