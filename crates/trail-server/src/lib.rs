@@ -15,6 +15,7 @@
 //! - `ingest`: `POST /v1/events` in its body forms, gzip, the body-size limit.
 //! - `admin`: `/v1/keys`, `/v1/users`, `/v1/me`.
 //! - `health`: `/healthz` and `/readyz`.
+//! - `export`: `GET /v1/export`, the streaming, resumable export with its trailer.
 //! - `selfaudit`: the UAM events Trail writes about itself.
 //! - [`openapi`]: the generated OpenAPI document.
 
@@ -22,6 +23,7 @@ mod admin;
 mod audit;
 mod auth;
 pub mod error;
+pub mod export;
 mod health;
 mod ingest;
 pub mod openapi;
@@ -160,6 +162,7 @@ pub fn router(state: AppState) -> Router {
             get(admin::get_user).put(admin::replace_user),
         )
         .route("/v1/me", get(admin::me))
+        .route("/v1/export", get(export::export))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(request_context))

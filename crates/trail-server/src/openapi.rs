@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{admin, audit, error, health, ingest};
+use crate::{admin, audit, error, export, health, ingest};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use crate::{admin, audit, error, health, ingest};
         audit::search,
         audit::one_record,
         audit::key_activity,
+        export::export,
         ingest::ingest,
         admin::create_key,
         admin::list_keys,

@@ -3,6 +3,7 @@
 
 mod access;
 mod admin;
+mod export;
 mod ingest;
 mod search;
 mod seed;
