@@ -3,6 +3,7 @@
 
 mod config;
 mod demo;
+mod download;
 mod import;
 
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ enum Command {
     Keys(KeysCommand),
     /// Read and check every record of the log; reports any corruption with segment and offset.
     Verify(DataDirArg),
+    /// Download every matching event from a server into a file (resumable, verified by the
+    /// export's trailer); falls back to GET /audit paging against servers without /v1/export.
+    Download(Box<download::DownloadArgs>),
 }
 
 #[derive(Args)]
@@ -129,6 +133,7 @@ fn main() -> Result<()> {
         Command::Import(args) => import::run(&args.dir.data_dir, &args.files, args.batch_size),
         Command::Users(cmd) => users(cmd),
         Command::Keys(cmd) => keys(cmd),
+        Command::Download(args) => download::main(*args),
         Command::Verify(d) => {
             let store = open(&d.data_dir)?;
             let n = store.verify_blocking().context("verification failed")?;
