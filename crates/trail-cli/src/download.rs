@@ -360,6 +360,8 @@ fn run(args: &DownloadArgs) -> Outcome<()> {
                 let kept = if dl.state.is_some() {
                     format!("; the partial file and {} are kept", dl.sidecar.display())
                 } else {
+                    drop(out);
+                    let _ = std::fs::remove_file(&args.output);
                     String::new()
                 };
                 return Err((code, anyhow!("{message}{kept}")));
