@@ -32,7 +32,7 @@ fn the_openapi_document_parses_and_lists_every_path_with_its_methods() {
     let doc: Value = r.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 12] = [
+    let expected: [(&str, &[&str]); 13] = [
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/openapi.json", &["get"]),
@@ -45,6 +45,7 @@ fn the_openapi_document_parses_and_lists_every_path_with_its_methods() {
         ("/v1/users", &["get", "post"]),
         ("/v1/users/{profileId}", &["get", "put"]),
         ("/v1/me", &["get"]),
+        ("/v1/export", &["get"]),
     ];
     assert_eq!(
         paths.len(),
