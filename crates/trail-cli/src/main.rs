@@ -3,6 +3,7 @@
 
 mod config;
 mod demo;
+mod download;
 mod exports;
 mod import;
 
@@ -41,6 +42,9 @@ enum Command {
     /// Manage scheduled exports of a data directory (stop the server first).
     #[command(subcommand)]
     ExportConfigs(exports::ExportConfigsCommand),
+    /// Download every matching event from a server into a file (resumable, verified by the
+    /// export's trailer); falls back to GET /audit paging against servers without /v1/export.
+    Download(Box<download::DownloadArgs>),
 }
 
 #[derive(Args)]
@@ -134,6 +138,7 @@ fn main() -> Result<()> {
         Command::Users(cmd) => users(cmd),
         Command::Keys(cmd) => keys(cmd),
         Command::ExportConfigs(cmd) => exports::run(cmd),
+        Command::Download(args) => download::main(*args),
         Command::Verify(d) => {
             let store = open(&d.data_dir)?;
             let n = store.verify_blocking().context("verification failed")?;

@@ -27,6 +27,24 @@ pub struct LegacyHit {
 }
 
 impl LegacyHit {
+    /// The 14 field names, in the seed's order (also the CSV header of legacy exports).
+    pub const FIELDS: [&'static str; 14] = [
+        "dateTime",
+        "dataSourceName",
+        "projectName",
+        "recordType",
+        "blobId",
+        "userId",
+        "profileId",
+        "purposeIds",
+        "success",
+        "failureReason",
+        "warning",
+        "id",
+        "fingerprintVersionName",
+        "email",
+    ];
+
     /// Renders a stored document (either form) as a legacy hit.
     pub fn from_document(doc: &str) -> Result<LegacyHit, EventError> {
         let dims = parse_event(doc)?;
@@ -77,6 +95,19 @@ impl LegacyHit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_list_is_the_serialized_field_order() {
+        let hit = LegacyHit::from_document(r#"{"id":"a","dateTime":1,"recordType":"x"}"#).unwrap();
+        let value = serde_json::to_value(&hit).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, LegacyHit::FIELDS);
+    }
 
     #[test]
     fn legacy_document_renders_its_own_fields_in_seed_order() {

@@ -15,7 +15,8 @@
 //! - `ingest`: `POST /v1/events` in its body forms, gzip, the body-size limit.
 //! - `admin`: `/v1/keys`, `/v1/users`, `/v1/me`.
 //! - `health`: `/healthz` and `/readyz`.
-//! - `exports`: `/v1/export-configs` (scheduled exports, run by `trail-export`).
+//! - `export_configs`: `/v1/export-configs` (scheduled exports, run by `trail-export`).
+//! - `export`: `GET /v1/export`, the streaming, resumable export with its trailer.
 //! - `selfaudit`: the UAM events Trail writes about itself.
 //! - [`openapi`]: the generated OpenAPI document.
 
@@ -23,7 +24,8 @@ mod admin;
 mod audit;
 mod auth;
 pub mod error;
-mod exports;
+pub mod export;
+mod export_configs;
 mod health;
 mod ingest;
 pub mod openapi;
@@ -166,16 +168,17 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me", get(admin::me))
         .route(
             "/v1/export-configs",
-            get(exports::list).post(exports::create),
+            get(export_configs::list).post(export_configs::create),
         )
         .route(
             "/v1/export-configs/{id}",
-            get(exports::get_one)
-                .put(exports::replace)
-                .delete(exports::remove),
+            get(export_configs::get_one)
+                .put(export_configs::replace)
+                .delete(export_configs::remove),
         )
-        .route("/v1/export-configs/{id}/run", post(exports::run))
-        .route("/v1/export-configs/{id}/runs", get(exports::runs))
+        .route("/v1/export-configs/{id}/run", post(export_configs::run))
+        .route("/v1/export-configs/{id}/runs", get(export_configs::runs))
+        .route("/v1/export", get(export::export))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(request_context))

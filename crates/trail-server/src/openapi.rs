@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{admin, audit, error, exports, health, ingest};
+use crate::{admin, audit, error, export, export_configs, health, ingest};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use crate::{admin, audit, error, exports, health, ingest};
         audit::search,
         audit::one_record,
         audit::key_activity,
+        export::export,
         ingest::ingest,
         admin::create_key,
         admin::list_keys,
@@ -30,13 +31,13 @@ use crate::{admin, audit, error, exports, health, ingest};
         admin::get_user,
         admin::replace_user,
         admin::me,
-        exports::list,
-        exports::create,
-        exports::get_one,
-        exports::replace,
-        exports::remove,
-        exports::run,
-        exports::runs,
+        export_configs::list,
+        export_configs::create,
+        export_configs::get_one,
+        export_configs::replace,
+        export_configs::remove,
+        export_configs::run,
+        export_configs::runs,
         serve_openapi,
     ),
     components(schemas(
@@ -55,7 +56,7 @@ use crate::{admin, audit, error, exports, health, ingest};
         admin::CreatedKey,
         admin::UserRequest,
         admin::Me,
-        exports::ExportConfigView,
+        export_configs::ExportConfigView,
         trail_export::ConfigInput,
         trail_export::ExportConfig,
         trail_export::ExportState,

@@ -19,7 +19,12 @@ pub const MAX_SIZE: usize = 10_000;
 /// `size` when none is given.
 pub const DEFAULT_SIZE: usize = 50;
 
-/// Every parameter `GET /audit` accepts.
+/// The filters among [`AUDIT_PARAMETERS`] (listed first there): what exports accept too.
+pub fn filter_parameters() -> &'static [&'static str] {
+    &AUDIT_PARAMETERS[..9]
+}
+
+/// Every parameter `GET /audit` accepts, filters first.
 pub const AUDIT_PARAMETERS: [&str; 13] = [
     "dataSourceId",
     "projectId",

@@ -3,7 +3,8 @@
 
 mod access;
 mod admin;
-mod exports;
+mod export;
+mod export_configs;
 mod ingest;
 mod search;
 mod seed;

@@ -32,7 +32,7 @@ fn the_openapi_document_parses_and_lists_every_path_with_its_methods() {
     let doc: Value = r.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 16] = [
+    let expected: [(&str, &[&str]); 17] = [
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/openapi.json", &["get"]),
@@ -49,6 +49,7 @@ fn the_openapi_document_parses_and_lists_every_path_with_its_methods() {
         ("/v1/export-configs/{id}", &["get", "put", "delete"]),
         ("/v1/export-configs/{id}/run", &["post"]),
         ("/v1/export-configs/{id}/runs", &["get"]),
+        ("/v1/export", &["get"]),
     ];
     assert_eq!(
         paths.len(),

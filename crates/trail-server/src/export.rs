@@ -1,0 +1,845 @@
+//! `GET /v1/export`: every event matching the `GET /audit` filters, streamed in sequence order,
+//! with flat memory whatever the size, resumable, and ending with a trailer that makes a
+//! truncated file detectable. This is how an audit trail gets out of Trail whole (issue 6).
+//!
+//! How it works: the snapshot bound `upTo` is fixed when the request arrives (default: the last
+//! committed sequence number), then a producer on a blocking thread pulls the matching events
+//! through [`AuditStore::scan_matching`] in chunks of [`CHUNK_EVENTS`] (the next chunk is fetched
+//! while the current one is rendered), renders them, optionally gzips them, and hands the bytes
+//! to the response body through a channel of a few chunks. Events appended during the export are
+//! after `upTo` and not part of it, so a resumed export sees exactly the same set.
+//!
+//! Formats (`format`): `ndjson` (default; one document per line), `json` (the seed's
+//! `{"hits":[...]}` shape), `csv`. Forms (`form`): `original` (default; each document byte for
+//! byte as stored; in NDJSON a stored document that contains a line break is written compacted,
+//! the only exception), `legacy` (the 14-field hit of `GET /audit`), `uam` (for now only events
+//! stored as UAM: a legacy-stored event stops the export with an error, see [`uam_form`]). CSV
+//! columns are the 14 legacy fields for `form=legacy`, else `seq,eventTime,document`.
+//!
+//! The trailer: `{"trailExport":{"events":N,"lastSeq":S,"upTo":U,"sha256":H}}` as the last NDJSON
+//! line, the last member of the JSON document, or `# trailExport events=N lastSeq=S upTo=U
+//! sha256=H` as the last CSV line. `events` counts the exported events, `lastSeq` is the sequence
+//! number of the last one (or `after` when none), and `sha256` is a hash chain over the stored
+//! events' SHA-256 (`StoredEvent::hash`, the hash of the stored bytes whatever the form):
+//! `h_0` = 32 zero bytes, `h_i = SHA-256(h_{i-1} || hash_i)`. An error in the middle of the
+//! stream ends it WITHOUT a trailer (the connection is closed abnormally; framed: after an `X`
+//! frame), so a file without a
+//! trailer is known to be incomplete.
+//!
+//! Resume: `after=S&upTo=U&count=N&chain=H` continues an export whose first N events ended at
+//! sequence S with chain value H: the response is exactly the rest of the uninterrupted one (no
+//! format prefix, a JSON comma where one is due), so the concatenation is byte-identical and ends
+//! with the same trailer. `after` alone starts a fresh export after S.
+//!
+//! Knowing where a partial download stopped: a plain file holds documents, not sequence numbers,
+//! so `trail download` asks for `frame=true`, a framing of the same bytes (documented on
+//! [`Framer`]) that adds checkpoints `(seq, count, chain)` after each chunk. The client writes
+//! the payload bytes to its file and, once they are flushed, the last checkpoint to a sidecar
+//! file; a resume truncates the file to the checkpoint and continues from it.
+//!
+//! Compression: `gzip=true` makes the body itself a gzip file (`Content-Type: application/gzip`,
+//! what `curl -o export.ndjson.gz` wants); otherwise `Accept-Encoding: gzip` compresses the
+//! transfer (`Content-Encoding: gzip`, undone by the client).
+//!
+//! Response headers, for progress and resume: `Trail-Export-Up-To`, `Trail-Export-After`, and
+//! `Trail-Export-Matching`: how many events match the filters, counted over the whole log when
+//! the request arrived (an estimate for progress bars: it ignores `after`/`upTo`).
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use trail_model::timefmt::format_iso_ms;
+use trail_model::{EventForm, LegacyHit, SearchQuery, StoredEvent};
+use trail_store::AuditStore;
+use utoipa::IntoParams;
+
+use crate::audit::{query_draft, scope_of};
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::params::{self, parse_audit_query};
+use crate::SharedState;
+
+/// Events fetched from the store per `scan_matching` call.
+pub const CHUNK_EVENTS: usize = 8192;
+/// Rendered chunks buffered between the producer and the connection.
+const CHANNEL_CHUNKS: usize = 4;
+const ENDPOINT: &str = "/v1/export";
+
+/// `GET /audit` parameters refused here: an export is the whole matching set in sequence order.
+const NOT_APPLICABLE: [&str; 4] = ["offset", "size", "sortField", "sortOrder"];
+/// The export's own parameters.
+const EXPORT_PARAMETERS: [&str; 8] = [
+    "format", "form", "gzip", "after", "upTo", "count", "chain", "frame",
+];
+
+/// Response headers.
+pub const HEADER_UP_TO: &str = "trail-export-up-to";
+pub const HEADER_AFTER: &str = "trail-export-after";
+pub const HEADER_MATCHING: &str = "trail-export-matching";
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Ndjson,
+    Json,
+    Csv,
+}
+
+/// Form of each exported event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    Original,
+    Legacy,
+    Uam,
+}
+
+/// A parsed export request.
+#[derive(Clone, Debug)]
+struct ExportRequest {
+    query: SearchQuery,
+    format: Format,
+    form: Form,
+    gzip: bool,
+    framed: bool,
+    after: u64,
+    up_to: Option<u64>,
+    /// A continuation: events already exported and their chain value.
+    resume: Option<(u64, [u8; 32])>,
+}
+
+/// Documentation of `GET /v1/export`'s query parameters (parsed by hand, like `GET /audit`'s).
+/// `offset`, `size`, `sortField` and `sortOrder` are refused with 400.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ExportParams {
+    /// Events of these data sources (array of integers; repeat or comma list).
+    #[param(rename = "dataSourceId", style = Form, explode)]
+    data_source_id: Option<Vec<i64>>,
+    /// Events of these projects.
+    #[param(rename = "projectId", style = Form, explode)]
+    project_id: Option<Vec<i64>>,
+    /// Events of these users (profile ids).
+    #[param(rename = "profileId", style = Form, explode)]
+    profile_id: Option<Vec<i64>>,
+    /// Events of these legacy record types.
+    #[param(rename = "recordType", style = Form, explode)]
+    record_type: Option<Vec<String>>,
+    /// Events with these outcomes.
+    #[param(style = Form, explode)]
+    outcome: Option<Vec<String>>,
+    /// Oldest event time, inclusive (as in `GET /audit`).
+    #[param(rename = "minDate")]
+    min_date: Option<String>,
+    /// Newest event time, inclusive; a date means the end of that day.
+    #[param(rename = "maxDate")]
+    max_date: Option<String>,
+    /// Events of this blob.
+    #[param(rename = "blobId")]
+    blob_id: Option<String>,
+    /// Events whose purposeIds contain this purpose id.
+    purpose: Option<i64>,
+    /// `ndjson` (default), `json` (`{"hits":[...]}`) or `csv`.
+    #[param(default = "ndjson")]
+    format: Option<String>,
+    /// `original` (default: documents as stored), `legacy` (the 14-field hit of GET /audit) or
+    /// `uam` (only UAM-stored events for now; a legacy-stored event ends the export with an error).
+    #[param(default = "original")]
+    form: Option<String>,
+    /// `true`: the body is a gzip file (`application/gzip`).
+    #[param(default = false)]
+    gzip: Option<bool>,
+    /// Export only events with a sequence number above this (resume cursor).
+    #[param(minimum = 0, default = 0)]
+    after: Option<u64>,
+    /// Snapshot bound: export only events up to this sequence number. Default: the last
+    /// committed one when the request arrives (returned in `Trail-Export-Up-To`).
+    #[param(rename = "upTo", minimum = 0)]
+    up_to: Option<u64>,
+    /// Continuation: events already exported by the interrupted download (with `after` and
+    /// `chain`); the response then omits the format prefix and ends with the same trailer as
+    /// an uninterrupted export.
+    #[param(minimum = 0)]
+    count: Option<u64>,
+    /// Continuation: the hash chain value after the events already exported (64 hex digits).
+    chain: Option<String>,
+    /// `true`: the framing `trail download` uses, with checkpoints (see the module docs).
+    #[param(default = false)]
+    frame: Option<bool>,
+}
+
+/// Streams every matching event (see the module documentation for formats, trailer and resume).
+#[utoipa::path(get, path = "/v1/export", tag = "audit", params(ExportParams),
+    security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "The events, then the trailer. Headers Trail-Export-Up-To, Trail-Export-After and Trail-Export-Matching give the snapshot bound, the cursor and the matching count (estimate).",
+            content(("application/x-ndjson"), ("application/json"), ("text/csv"), ("application/gzip"))),
+        (status = 400, description = "Unknown parameter or bad value; `parameter` names it", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Neither AUDIT nor ownership of a data source", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody),
+    ))]
+pub(crate) async fn export(
+    State(shared): State<SharedState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let raw = raw.unwrap_or_default();
+    let mut req = parse_export_query(&raw)?;
+    req.query.scope = scope_of(&shared, &caller, ENDPOINT).await?;
+    let store = shared.app.store.clone();
+    let last = store.stats().await?.last_seq;
+    let up_to = match req.up_to {
+        Some(u) if u > last => {
+            return Err(ApiError::param(
+                "upTo",
+                format!("upTo ({u}) is beyond the last committed sequence number ({last}); leave it out to export up to now"),
+            ))
+        }
+        Some(u) => u,
+        None => last,
+    };
+    if req.after > up_to {
+        return Err(ApiError::param(
+            "after",
+            format!(
+                "after ({}) is beyond upTo ({up_to}); nothing lies between them",
+                req.after
+            ),
+        ));
+    }
+    let matching = store
+        .search(SearchQuery {
+            size: 0,
+            ..req.query.clone()
+        })
+        .await?
+        .count;
+    let mut draft = query_draft(ENDPOINT, &raw, Some(matching));
+    if let Some(owned) = &req.query.scope {
+        draft = draft.with("scope", owned.clone());
+    }
+    shared.record(&caller.ctx, vec![draft]).await?;
+
+    let transport_gzip = !req.gzip && accepts_gzip(&headers);
+    let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let producer = Producer {
+        store,
+        req: req.clone(),
+        up_to,
+        compress: req.gzip || transport_gzip,
+        tx,
+    };
+    let handle = Handle::current();
+    tokio::task::spawn_blocking(move || producer.run(&handle));
+
+    let mut resp = (StatusCode::OK, Body::from_stream(ChunkStream(rx))).into_response();
+    let h = resp.headers_mut();
+    let content_type = match (req.framed, req.gzip, req.format) {
+        (true, _, _) => "application/x-trail-export-frames",
+        (_, true, _) => "application/gzip",
+        (_, _, Format::Ndjson) => "application/x-ndjson",
+        (_, _, Format::Json) => "application/json",
+        (_, _, Format::Csv) => "text/csv; charset=utf-8",
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if transport_gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (name, value) in [
+        (HEADER_UP_TO, up_to),
+        (HEADER_AFTER, req.after),
+        (HEADER_MATCHING, matching),
+    ] {
+        h.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    }
+    Ok(resp)
+}
+
+fn parse_export_query(raw: &str) -> Result<ExportRequest, ApiError> {
+    let mut filters = form_urlencoded::Serializer::new(String::new());
+    let mut seen: Vec<&'static str> = Vec::new();
+    let mut req = ExportRequest {
+        query: SearchQuery::new(),
+        format: Format::Ndjson,
+        form: Form::Original,
+        gzip: false,
+        framed: false,
+        after: 0,
+        up_to: None,
+        resume: None,
+    };
+    let (mut count, mut chain, mut after_given) = (None, None, false);
+    for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
+        if NOT_APPLICABLE.contains(&name.as_ref()) {
+            return Err(ApiError::param(
+                &name,
+                format!("{name} does not apply to /v1/export: an export is every matching event in sequence order; to continue an interrupted export use after, upTo, count and chain"),
+            ));
+        }
+        if params::filter_parameters().contains(&name.as_ref()) {
+            filters.append_pair(&name, &value);
+            continue;
+        }
+        let Some(&p) = EXPORT_PARAMETERS.iter().find(|p| **p == name) else {
+            return Err(ApiError::param(
+                &name,
+                format!(
+                    "unknown parameter '{}'; /v1/export accepts the filters {} and {} (names are case-sensitive)",
+                    shown(&name),
+                    params::filter_parameters().join(", "),
+                    EXPORT_PARAMETERS.join(", ")
+                ),
+            ));
+        };
+        if seen.contains(&p) {
+            return Err(ApiError::param(
+                p,
+                format!("{p} was given more than once; give it at most once"),
+            ));
+        }
+        seen.push(p);
+        let value = value.trim();
+        match p {
+            "format" => {
+                req.format = match value {
+                    "ndjson" => Format::Ndjson,
+                    "json" => Format::Json,
+                    "csv" => Format::Csv,
+                    _ => {
+                        return Err(ApiError::param(
+                            p,
+                            format!("format must be ndjson, json or csv, got '{}'", shown(value)),
+                        ))
+                    }
+                }
+            }
+            "form" => {
+                req.form = match value {
+                    "original" => Form::Original,
+                    "legacy" => Form::Legacy,
+                    "uam" => Form::Uam,
+                    _ => {
+                        return Err(ApiError::param(
+                            p,
+                            format!(
+                                "form must be original, legacy or uam, got '{}'",
+                                shown(value)
+                            ),
+                        ))
+                    }
+                }
+            }
+            "gzip" => req.gzip = boolean(p, value)?,
+            "frame" => req.framed = boolean(p, value)?,
+            "after" => {
+                req.after = seq(p, value)?;
+                after_given = true;
+            }
+            "upTo" => req.up_to = Some(seq(p, value)?),
+            "count" => count = Some(seq(p, value)?),
+            "chain" => chain = Some(chain_value(value)?),
+            _ => {
+                return Err(ApiError::Internal(format!(
+                    "parameter {p} is listed but not handled"
+                )))
+            }
+        }
+    }
+    req.query = parse_audit_query(&filters.finish())?;
+    match (count, chain) {
+        (Some(n), Some(h)) => {
+            if !after_given || req.up_to.is_none() {
+                return Err(ApiError::param(
+                    if after_given { "upTo" } else { "after" },
+                    "a continuation (count and chain) needs after and upTo as well: the values of the interrupted export's last checkpoint and its snapshot bound",
+                ));
+            }
+            req.resume = Some((n, h));
+        }
+        (None, None) => {}
+        (Some(_), None) => {
+            return Err(ApiError::param(
+                "chain",
+                "count was given without chain; a continuation needs both (with after and upTo)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::param(
+                "count",
+                "chain was given without count; a continuation needs both (with after and upTo)",
+            ))
+        }
+    }
+    if req.framed && req.gzip {
+        return Err(ApiError::param(
+            "gzip",
+            "gzip=true cannot be combined with frame=true; compress the transfer with Accept-Encoding: gzip instead",
+        ));
+    }
+    Ok(req)
+}
+
+fn shown(value: &str) -> String {
+    let mut s: String = value.chars().take(64).collect();
+    if s.len() < value.len() {
+        s.push('…');
+    }
+    s
+}
+
+fn boolean(name: &str, value: &str) -> Result<bool, ApiError> {
+    match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ApiError::param(
+            name,
+            format!("{name} must be true or false, got '{}'", shown(value)),
+        )),
+    }
+}
+
+fn seq(name: &str, value: &str) -> Result<u64, ApiError> {
+    value.parse::<u64>().map_err(|_| {
+        ApiError::param(
+            name,
+            format!(
+                "{name} must be an integer of 0 or more, got '{}'",
+                shown(value)
+            ),
+        )
+    })
+}
+
+fn chain_value(value: &str) -> Result<[u8; 32], ApiError> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(value, &mut out).map_err(|_| {
+        ApiError::param(
+            "chain",
+            format!(
+                "chain must be 64 hexadecimal digits (the sha256 of the interrupted export's last checkpoint), got '{}'",
+                shown(value)
+            ),
+        )
+    })?;
+    Ok(out)
+}
+
+/// Whether `Accept-Encoding` accepts gzip (with a non-zero quality).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let zero = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")) && !zero
+        })
+}
+
+/// The chain value after one more event: `SHA-256(previous || event_hash)`.
+pub fn chain_step(previous: &[u8; 32], event_hash: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(previous);
+    h.update(event_hash);
+    h.finalize().into()
+}
+
+/// The UAM form of a stored event: the single place where the legacy→UAM mapping belongs.
+///
+/// For now only events stored as UAM are returned (as stored); an event stored in legacy form is
+/// an error naming it, so that an export never silently skips events.
+pub(crate) fn uam_form(event: &StoredEvent) -> Result<Cow<'_, str>, String> {
+    let dims = trail_model::parse_event(&event.document)
+        .map_err(|e| format!("stored event seq {} cannot be parsed: {e}", event.seq))?;
+    match dims.form {
+        EventForm::Uam => Ok(Cow::Borrowed(&event.document)),
+        EventForm::Legacy => Err(format!(
+            "event '{}' (seq {}) is stored in legacy form and Trail cannot convert legacy records to UAM yet; export with form=original or form=legacy, or narrow the filters to UAM events",
+            dims.id, event.seq
+        )),
+    }
+}
+
+/// The response body: the producer's chunks as they come.
+struct ChunkStream(mpsc::Receiver<Result<Bytes, io::Error>>);
+
+impl futures_core::Stream for ChunkStream {
+    type Item = Result<Bytes, io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// Where rendered bytes go before they are sent: plain, or through one gzip stream.
+enum Sink {
+    Plain(Vec<u8>),
+    Gzip(GzEncoder<Vec<u8>>),
+}
+
+impl Sink {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Plain(v) => {
+                v.extend_from_slice(bytes);
+                Ok(())
+            }
+            Sink::Gzip(g) => g.write_all(bytes),
+        }
+    }
+
+    /// The bytes ready to send so far (a gzip stream is flushed to a byte boundary).
+    fn take(&mut self) -> io::Result<Vec<u8>> {
+        match self {
+            Sink::Plain(v) => Ok(std::mem::take(v)),
+            Sink::Gzip(g) => {
+                g.flush()?;
+                Ok(std::mem::take(g.get_mut()))
+            }
+        }
+    }
+
+    fn finish(self) -> io::Result<Vec<u8>> {
+        match self {
+            Sink::Plain(v) => Ok(v),
+            Sink::Gzip(g) => g.finish(),
+        }
+    }
+}
+
+/// The framing of `frame=true` (what `trail download` reads). Each frame is an ASCII header line
+/// and, for those with a length, that many payload bytes:
+///
+/// ```text
+/// H <len>\n<bytes>              format prefix (`{"hits":[`, the CSV header), fresh exports only
+/// E <seq> <len>\n<bytes>        one event, exactly the bytes the plain export writes for it
+/// C <seq> <count> <chain>\n     checkpoint: all events up to seq sent, count and chain so far
+/// T <len>\n<bytes>              the trailer, exactly as the plain export writes it; the end
+/// X <len>\n<message>            an error; the stream ends cleanly after it, without T
+/// ```
+///
+/// The payloads concatenated are byte for byte the plain export. A checkpoint follows each
+/// chunk of [`CHUNK_EVENTS`] events, so its position depends only on the matching set: a
+/// download resumed from a checkpoint gets later checkpoints at the same events.
+struct Framer;
+
+impl Framer {
+    fn header(kind: char, seq: Option<u64>, len: usize) -> String {
+        match seq {
+            Some(s) => format!("{kind} {s} {len}\n"),
+            None => format!("{kind} {len}\n"),
+        }
+    }
+}
+
+enum Stop {
+    /// The client went away: nothing more to do.
+    Disconnected,
+    /// The export cannot go on; the stream ends without a trailer.
+    Failed(String),
+}
+
+impl From<io::Error> for Stop {
+    fn from(e: io::Error) -> Stop {
+        Stop::Failed(format!("compression failed: {e}"))
+    }
+}
+
+struct Producer {
+    store: Arc<dyn AuditStore>,
+    req: ExportRequest,
+    up_to: u64,
+    compress: bool,
+    tx: mpsc::Sender<Result<Bytes, io::Error>>,
+}
+
+type ScanHandle = tokio::task::JoinHandle<Result<Vec<StoredEvent>, trail_store::StoreError>>;
+
+impl Producer {
+    fn run(self, rt: &Handle) {
+        let mut sink = if self.compress {
+            Sink::Gzip(GzEncoder::new(Vec::new(), Compression::fast()))
+        } else {
+            Sink::Plain(Vec::new())
+        };
+        let result = self.produce(rt, &mut sink);
+        let result = match result {
+            Ok(()) => sink.finish().map_err(Stop::from).and_then(|t| self.send(t)),
+            Err(Stop::Failed(message)) if self.req.framed => {
+                // The X frame is in the sink: end the stream cleanly after it, without a T
+                // frame (aborting could lose the X frame still in the connection's buffer).
+                tracing::error!(error = %message, "framed export stopped without a trailer");
+                let _ = sink.finish().map(|t| self.send(t));
+                return;
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) | Err(Stop::Disconnected) => {}
+            Err(Stop::Failed(message)) => {
+                // Plain: the connection is aborted, so even a client that ignores the trailer
+                // sees an error.
+                tracing::error!(error = %message, "export stopped without a trailer");
+                let _ = self.tx.blocking_send(Err(io::Error::other(message)));
+            }
+        }
+    }
+
+    fn send(&self, bytes: Vec<u8>) -> Result<(), Stop> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .blocking_send(Ok(Bytes::from(bytes)))
+            .map_err(|_| Stop::Disconnected)
+    }
+
+    fn scan(&self, rt: &Handle, after: u64) -> ScanHandle {
+        let (store, query, up_to) = (self.store.clone(), self.req.query.clone(), self.up_to);
+        rt.spawn(async move { store.scan_matching(query, after, up_to, CHUNK_EVENTS).await })
+    }
+
+    fn produce(&self, rt: &Handle, sink: &mut Sink) -> Result<(), Stop> {
+        let req = &self.req;
+        let framed = req.framed;
+        let (mut count, mut chain) = req.resume.unwrap_or((0, [0u8; 32]));
+        let mut last_seq = req.after;
+        if req.resume.is_none() {
+            let prefix: &[u8] = match (req.format, req.form) {
+                (Format::Ndjson, _) => b"",
+                (Format::Json, _) => b"{\"hits\":[",
+                (Format::Csv, Form::Legacy) => LEGACY_CSV_HEADER.as_bytes(),
+                (Format::Csv, _) => b"seq,eventTime,document\n",
+            };
+            if !prefix.is_empty() {
+                if framed {
+                    sink.write(Framer::header('H', None, prefix.len()).as_bytes())?;
+                }
+                sink.write(prefix)?;
+            }
+        }
+        let mut unit = Vec::with_capacity(1024);
+        let mut pending = Some(self.scan(rt, req.after));
+        while let Some(h) = pending.take() {
+            let events = rt
+                .block_on(h)
+                .map_err(|e| Stop::Failed(format!("store task failed: {e}")))?
+                .map_err(|e| Stop::Failed(format!("reading the store failed: {e}")))?;
+            if events.len() == CHUNK_EVENTS {
+                if let Some(last) = events.last() {
+                    pending = Some(self.scan(rt, last.seq));
+                }
+            }
+            for ev in &events {
+                unit.clear();
+                if req.format == Format::Json && count > 0 {
+                    unit.push(b',');
+                }
+                self.render(ev, &mut unit)
+                    .map_err(|message| self.fail(sink, message))?;
+                if framed {
+                    sink.write(Framer::header('E', Some(ev.seq), unit.len()).as_bytes())?;
+                }
+                sink.write(&unit)?;
+                chain = chain_step(&chain, &ev.hash);
+                count += 1;
+                last_seq = ev.seq;
+            }
+            if framed && !events.is_empty() {
+                sink.write(format!("C {last_seq} {count} {}\n", hex::encode(chain)).as_bytes())?;
+            }
+            let bytes = sink.take()?;
+            self.send(bytes)?;
+        }
+        let trailer = trailer(req.format, count, last_seq, self.up_to, &chain);
+        if framed {
+            sink.write(Framer::header('T', None, trailer.len()).as_bytes())?;
+        }
+        sink.write(trailer.as_bytes())?;
+        Ok(())
+    }
+
+    /// In framed mode, puts an X frame telling the client why the stream ends.
+    fn fail(&self, sink: &mut Sink, message: String) -> Stop {
+        if self.req.framed {
+            let _ = sink
+                .write(Framer::header('X', None, message.len()).as_bytes())
+                .and_then(|()| sink.write(message.as_bytes()));
+        }
+        Stop::Failed(message)
+    }
+
+    /// Appends one event's bytes in the requested format and form (without the JSON comma).
+    fn render(&self, ev: &StoredEvent, out: &mut Vec<u8>) -> Result<(), String> {
+        let doc: Cow<'_, str> = match self.req.form {
+            Form::Original => Cow::Borrowed(&ev.document),
+            Form::Uam => uam_form(ev)?,
+            Form::Legacy => {
+                let hit = LegacyHit::from_document(&ev.document)
+                    .map_err(|e| format!("stored event seq {} cannot be rendered: {e}", ev.seq))?;
+                if self.req.format == Format::Csv {
+                    return legacy_csv_row(&hit, out);
+                }
+                Cow::Owned(
+                    serde_json::to_string(&hit)
+                        .map_err(|e| format!("event seq {} cannot be rendered: {e}", ev.seq))?,
+                )
+            }
+        };
+        match self.req.format {
+            Format::Ndjson => {
+                if doc.as_bytes().contains(&b'\n') || doc.as_bytes().contains(&b'\r') {
+                    let compact = serde_json::from_str::<Value>(&doc)
+                        .and_then(|v| serde_json::to_vec(&v))
+                        .map_err(|e| format!("stored event seq {} is not JSON: {e}", ev.seq))?;
+                    out.extend_from_slice(&compact);
+                } else {
+                    out.extend_from_slice(doc.as_bytes());
+                }
+                out.push(b'\n');
+            }
+            Format::Json => out.extend_from_slice(doc.as_bytes()),
+            Format::Csv => {
+                out.extend_from_slice(ev.seq.to_string().as_bytes());
+                out.push(b',');
+                out.extend_from_slice(format_iso_ms(ev.event_time_ms).as_bytes());
+                out.push(b',');
+                csv_field(&doc, out);
+                out.push(b'\n');
+            }
+        }
+        Ok(())
+    }
+}
+
+const LEGACY_CSV_HEADER: &str = "dateTime,dataSourceName,projectName,recordType,blobId,userId,profileId,purposeIds,success,failureReason,warning,id,fingerprintVersionName,email\n";
+
+fn legacy_csv_row(hit: &LegacyHit, out: &mut Vec<u8>) -> Result<(), String> {
+    let value = serde_json::to_value(hit).map_err(|e| e.to_string())?;
+    for (i, column) in trail_model::LegacyHit::FIELDS.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match value.get(column) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => csv_field(s, out),
+            Some(other) => csv_field(&other.to_string(), out),
+        }
+    }
+    out.push(b'\n');
+    Ok(())
+}
+
+/// One CSV field (RFC 4180): quoted when it holds a comma, quote or line break, or starts with
+/// `#` (so that no data line can be mistaken for the trailer).
+fn csv_field(s: &str, out: &mut Vec<u8>) {
+    let needs_quotes =
+        s.starts_with('#') || s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+    if !needs_quotes {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    out.push(b'"');
+    for part in s.split('"').enumerate() {
+        if part.0 > 0 {
+            out.extend_from_slice(b"\"\"");
+        }
+        out.extend_from_slice(part.1.as_bytes());
+    }
+    out.push(b'"');
+}
+
+/// The final line (or JSON members) of an export.
+fn trailer(format: Format, events: u64, last_seq: u64, up_to: u64, chain: &[u8; 32]) -> String {
+    let chain = hex::encode(chain);
+    let member = format!(
+        "\"trailExport\":{{\"events\":{events},\"lastSeq\":{last_seq},\"upTo\":{up_to},\"sha256\":\"{chain}\"}}"
+    );
+    match format {
+        Format::Ndjson => format!("{{{member}}}\n"),
+        Format::Json => format!("],{member}}}\n"),
+        Format::Csv => {
+            format!(
+                "# trailExport events={events} lastSeq={last_seq} upTo={up_to} sha256={chain}\n"
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_needed() {
+        let mut out = Vec::new();
+        csv_field("plain", &mut out);
+        out.push(b'|');
+        csv_field("a,\"b\"\nc", &mut out);
+        out.push(b'|');
+        csv_field("#x", &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "plain|\"a,\"\"b\"\"\nc\"|\"#x\""
+        );
+    }
+
+    #[test]
+    fn accept_encoding_with_zero_quality_is_a_refusal() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("br, gzip;q=0"),
+        );
+        assert!(!accepts_gzip(&h));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("deflate, GZIP;q=0.5"),
+        );
+        assert!(accepts_gzip(&h));
+    }
+
+    #[test]
+    fn trailers_carry_the_same_numbers_in_each_format() {
+        let chain = [0xab; 32];
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            trailer(Format::Ndjson, 3, 9, 10, &chain),
+            format!("{{\"trailExport\":{{\"events\":3,\"lastSeq\":9,\"upTo\":10,\"sha256\":\"{hex}\"}}}}\n")
+        );
+        let json = format!(
+            "{{\"hits\":[{{}}{}",
+            trailer(Format::Json, 3, 9, 10, &chain)
+        );
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["trailExport"]["lastSeq"], 9);
+        assert_eq!(
+            trailer(Format::Csv, 3, 9, 10, &chain),
+            format!("# trailExport events=3 lastSeq=9 upTo=10 sha256={hex}\n")
+        );
+    }
+}
