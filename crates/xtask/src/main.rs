@@ -3,6 +3,10 @@
 //! - `cargo xtask test`: the whole test suite, exactly what CI runs (`.ci/run` calls it):
 //!   formatting, clippy with warnings denied, then every test of the workspace.
 //! - `cargo xtask bench [N]`: the store benchmark against the peer data set (default N = 1M).
+//! - `cargo xtask with-postgres CMD...`: runs CMD with a throwaway PostgreSQL and the
+//!   `TRAIL_TEST_*` variables set (e.g. `cargo xtask with-postgres cargo test -p trail-postgres`).
+
+mod postgres;
 
 use std::process::Command;
 
@@ -38,8 +42,20 @@ fn main() -> Result<()> {
                 ],
                 &[],
             )?;
-            run("cargo", &["test", "--workspace"], &[])?;
+            let pg = postgres::TestCluster::start()?;
+            let env = pg.env();
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            run("cargo", &["test", "--workspace"], &env)?;
             Ok(())
+        }
+        Some("with-postgres") if args.len() > 1 => {
+            let pg = postgres::TestCluster::start()?;
+            let env = pg.env();
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let rest: Vec<&str> = args[2..].iter().map(String::as_str).collect();
+            run(&args[1], &rest, &env)
         }
         Some("bench") => {
             let n = args.get(1).map(String::as_str).unwrap_or("1000000");
@@ -49,6 +65,8 @@ fn main() -> Result<()> {
                 &[("TRAIL_BENCH_N", n)],
             )
         }
-        _ => bail!("usage: cargo xtask test | cargo xtask bench [N]"),
+        _ => bail!(
+            "usage: cargo xtask test | cargo xtask bench [N] | cargo xtask with-postgres CMD..."
+        ),
     }
 }
