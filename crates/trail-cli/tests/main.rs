@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+mod postgres;
+
 const TRAIL: &str = env!("CARGO_BIN_EXE_trail");
 
 /// A running `trail serve` and the banner it printed.
