@@ -15,7 +15,8 @@
 //!   that restarts the server.
 //!
 //! Dropping the cluster stops it (`pg_ctl stop -m immediate`) and removes the directory, also
-//! when the tests failed. `fsync=off`: the tests restart the server but never the machine.
+//! when the tests failed. `fsync=off` for tests (they restart the server but never the machine);
+//! [`Profile::Bench`] keeps PostgreSQL durable for `cargo xtask bench-postgres`.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -75,8 +76,21 @@ fn free_port() -> Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
+/// What a cluster is for: tests (fast, `fsync=off`) or benchmarks (durable, like the peers'
+/// PostgreSQL of `../shared/bench/RESULTS.md`: fsync on, 2 GB shared buffers, work_mem 64 MB,
+/// JIT off).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Test,
+    Bench,
+}
+
 impl TestCluster {
     pub fn start() -> Result<TestCluster> {
+        Self::start_for(Profile::Test)
+    }
+
+    pub fn start_for(profile: Profile) -> Result<TestCluster> {
         let bin = match find_bin() {
             Some(b) => b,
             None => {
@@ -128,10 +142,16 @@ impl TestCluster {
                 "--no-sync",
             ],
         )?;
+        let tuning = match profile {
+            Profile::Test => "fsync = off\nfull_page_writes = off\nshared_buffers = 128MB\n",
+            Profile::Bench => {
+                "shared_buffers = 2GB\nwork_mem = 64MB\njit = off\nmax_wal_size = 8GB\n\
+                 checkpoint_timeout = 30min\n"
+            }
+        };
         let conf = format!(
             "port = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
-             fsync = off\nfull_page_writes = off\nmax_connections = 400\n\
-             shared_buffers = 128MB\n",
+             max_connections = 400\n{tuning}",
             cluster.port,
             path_str(&cluster.root.join("socket"))?
         );
