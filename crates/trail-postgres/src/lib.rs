@@ -585,8 +585,14 @@ impl AuditStore for PostgresStore {
             f.next(2)
         );
         let hits_params = f.refs(&page);
-        let agg_sql = format!(
-            "SELECT count(*), min(e.event_time_ms), max(e.event_time_ms) FROM trail_events e {}",
+        // One scan for count, min/max and four facets (grouping sets); the whole group list
+        // comes back and is cut to the top 25 here, by the model's own order functions.
+        let groups_sql = format!(
+            "SELECT GROUPING(e.project_id, e.profile_id, e.record_type, e.outcome), \
+             e.project_id, e.profile_id, e.record_type, e.outcome, count(*), \
+             min(e.event_time_ms), max(e.event_time_ms) FROM trail_events e {} \
+             GROUP BY GROUPING SETS ((e.project_id), (e.profile_id), (e.record_type), \
+             (e.outcome), ())",
             f.where_sql(&[])
         );
         let scope_cond: Vec<String> = f
@@ -601,79 +607,109 @@ impl AuditStore for PostgresStore {
              LEFT JOIN trail_names n ON n.kind = 0 AND n.id = f.id",
             f.where_sql(&scope_cond)
         );
-        let id_facet_sql = |col: &str, kind: i16| {
-            format!(
-                "SELECT f.id, n.name, f.c FROM (SELECT e.{col} AS id, count(*) AS c \
-                 FROM trail_events e {} GROUP BY e.{col} ORDER BY c DESC, id ASC \
-                 LIMIT {FACET_LIMIT}) f LEFT JOIN trail_names n ON n.kind = {kind} AND n.id = f.id",
-                f.where_sql(&[format!("e.{col} IS NOT NULL")])
-            )
-        };
-        let pj_sql = id_facet_sql("project_id", 1);
-        let us_sql = id_facet_sql("profile_id", 2);
-        let rt_sql = format!(
-            "SELECT e.record_type, count(*) AS c FROM trail_events e {} GROUP BY e.record_type \
-             ORDER BY c DESC, e.record_type COLLATE \"C\" ASC LIMIT {FACET_LIMIT}",
-            f.where_sql(&[])
-        );
-        let oc_sql = format!(
-            "SELECT e.outcome, count(*) FROM trail_events e {} GROUP BY e.outcome",
-            f.where_sql(&[])
-        );
         let params = f.refs(&[]);
         // Pipelined on one connection, all inside the one snapshot of `tx`.
-        let (hits, agg, ds, pj, us, rt, oc) = tokio::try_join!(
+        let (hits, groups, ds) = tokio::try_join!(
             tx.query(hits_sql.as_str(), &hits_params),
-            tx.query_one(agg_sql.as_str(), &params),
+            tx.query(groups_sql.as_str(), &params),
             tx.query(ds_sql.as_str(), &params),
-            tx.query(pj_sql.as_str(), &params),
-            tx.query(us_sql.as_str(), &params),
-            tx.query(rt_sql.as_str(), &params),
-            tx.query(oc_sql.as_str(), &params),
         )
         .map_err(db_err)?;
+
+        let (mut count, mut min_time_ms, mut max_time_ms) = (0, None, None);
+        let (mut projects, mut users, mut record_types, mut outcomes) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for r in &groups {
+            // GROUPING's bit is 0 for the column the row is grouped by (first column = 8).
+            let g: i32 = r.get(0);
+            let n = r.get::<_, i64>(5) as u64;
+            match g {
+                0b0111 => {
+                    if let Some(id) = r.get::<_, Option<i64>>(1) {
+                        projects.push(FacetEntry {
+                            id,
+                            name: None,
+                            count: n,
+                        });
+                    }
+                }
+                0b1011 => {
+                    if let Some(id) = r.get::<_, Option<i64>>(2) {
+                        users.push(FacetEntry {
+                            id,
+                            name: None,
+                            count: n,
+                        });
+                    }
+                }
+                0b1101 => record_types.push(NameCount {
+                    name: r.get(3),
+                    count: n,
+                }),
+                0b1110 => {
+                    let code: i16 = r.get(4);
+                    if let Some(o) = Outcome::from_code(code as u8) {
+                        outcomes.push(NameCount {
+                            name: o.as_str().to_string(),
+                            count: n,
+                        });
+                    }
+                }
+                0b1111 => {
+                    count = n;
+                    min_time_ms = r.get(6);
+                    max_time_ms = r.get(7);
+                }
+                _ => {}
+            }
+        }
+        let mut projects = finish_id_facet(projects);
+        let mut users = finish_id_facet(users);
+        // Latest names of the listed projects and users, from the same snapshot.
+        let pj_ids: Vec<i64> = projects.iter().map(|e| e.id).collect();
+        let us_ids: Vec<i64> = users.iter().map(|e| e.id).collect();
+        if !pj_ids.is_empty() || !us_ids.is_empty() {
+            let names = tx
+                .query(
+                    "SELECT kind, id, name FROM trail_names \
+                     WHERE (kind = 1 AND id = ANY($1::bigint[])) \
+                     OR (kind = 2 AND id = ANY($2::bigint[]))",
+                    &[&pj_ids, &us_ids],
+                )
+                .await
+                .map_err(db_err)?;
+            let names: HashMap<(i16, i64), String> = names
+                .iter()
+                .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+                .collect();
+            for (kind, list) in [(1i16, &mut projects), (2, &mut users)] {
+                for e in list.iter_mut() {
+                    e.name = names.get(&(kind, e.id)).cloned();
+                }
+            }
+        }
         tx.commit().await.map_err(db_err)?;
 
-        let id_entries = |rows: Vec<Row>| {
-            finish_id_facet(
-                rows.iter()
+        let facets = Facets {
+            datasources: finish_id_facet(
+                ds.iter()
                     .map(|r| FacetEntry {
                         id: r.get(0),
                         name: r.get(1),
                         count: r.get::<_, i64>(2) as u64,
                     })
                     .collect(),
-            )
-        };
-        let facets = Facets {
-            datasources: id_entries(ds),
-            projects: id_entries(pj),
-            users: id_entries(us),
-            record_types: finish_name_facet(
-                rt.iter()
-                    .map(|r| NameCount {
-                        name: r.get(0),
-                        count: r.get::<_, i64>(1) as u64,
-                    })
-                    .collect(),
             ),
-            outcomes: finish_name_facet(
-                oc.iter()
-                    .filter_map(|r| {
-                        let code: i16 = r.get(0);
-                        Outcome::from_code(code as u8).map(|o| NameCount {
-                            name: o.as_str().to_string(),
-                            count: r.get::<_, i64>(1) as u64,
-                        })
-                    })
-                    .collect(),
-            ),
+            projects,
+            users,
+            record_types: finish_name_facet(record_types),
+            outcomes: finish_name_facet(outcomes),
         };
         Ok(SearchAnswer {
             hits: hits.iter().map(stored_event).collect::<Result<_, _>>()?,
-            count: agg.get::<_, i64>(0) as u64,
-            min_time_ms: agg.get(1),
-            max_time_ms: agg.get(2),
+            count,
+            min_time_ms,
+            max_time_ms,
             facets,
         })
     }

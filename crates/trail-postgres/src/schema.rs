@@ -60,6 +60,7 @@ CREATE INDEX trail_events_purposes ON trail_events USING gin (purpose_ids);
 CREATE INDEX trail_events_project ON trail_events (project_id, event_time_ms);
 CREATE INDEX trail_events_profile ON trail_events (profile_id, event_time_ms);
 CREATE INDEX trail_events_record_type ON trail_events (record_type, event_time_ms);
+CREATE INDEX trail_events_outcome ON trail_events (outcome, event_time_ms);
 CREATE INDEX trail_events_blob ON trail_events (blob_id) WHERE blob_id IS NOT NULL;
 
 CREATE TABLE trail_event_ids (
