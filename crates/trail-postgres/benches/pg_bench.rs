@@ -197,7 +197,7 @@ fn main() {
     let ingest_s = t.elapsed().as_secs_f64();
     assert_eq!(stored as usize, n);
 
-    let (vacuum_s, disk_bytes) = rt.block_on(async {
+    let (vacuum_s, disk_bytes, heap_bytes) = rt.block_on(async {
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .unwrap();
@@ -213,7 +213,16 @@ fn main() {
             .await
             .unwrap()
             .get(0);
-        (vacuum_s, size)
+        let heap: i64 = client
+            .query_one(
+                "SELECT sum(pg_relation_size(c.oid))::bigint FROM pg_inherits i \
+                 JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'trail_events'::regclass",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (vacuum_s, size, heap)
     });
 
     let suite: Value = serde_json::from_str(
@@ -256,6 +265,10 @@ fn main() {
     println!("| VACUUM (FREEZE, ANALYZE) after ingest | {vacuum_s:.1} s |");
     println!("| database size | {} MB |", disk_bytes >> 20);
     println!(
+        "| events heap (main fork of the partitions: dimensions and inline documents) | {} MB |",
+        heap_bytes >> 20
+    );
+    println!(
         "\n| query | count | median ms | max ms | same answer as peers |\n|---|---:|---:|---:|---|"
     );
     let mut total = 0.0;
@@ -275,7 +288,7 @@ fn main() {
         );
     }
     println!("| **suite total (sum of medians)** | | **{total:.1}** | | |");
-    let result = json!({"n": n, "batch": batch_size, "ingest_s": ingest_s, "ingest_events_per_s": n as f64 / ingest_s, "vacuum_s": vacuum_s, "disk_bytes": disk_bytes, "suite": rows});
+    let result = json!({"n": n, "batch": batch_size, "ingest_s": ingest_s, "ingest_events_per_s": n as f64 / ingest_s, "vacuum_s": vacuum_s, "disk_bytes": disk_bytes, "heap_bytes": heap_bytes, "suite": rows});
     let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/trail-bench");
     std::fs::create_dir_all(&out_dir).unwrap();
     std::fs::write(
