@@ -100,17 +100,23 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from("trail-data"));
     let store_kind = args.store.clone().unwrap_or_else(|| "embedded".into());
     let demo_mode = args.demo.unwrap_or(false);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let crate::Stores {
         embedded: store,
         audit,
         meta,
-    } = crate::stores(&store_kind, &data_dir)?;
+    } = crate::stores(&store_kind, &data_dir, &runtime)?;
     let spec = demo::DemoSpec {
         events: args.demo_events.unwrap_or(250_000),
         ..Default::default()
     };
     if demo_mode {
-        load_demo(&store, &spec)?;
+        match &store {
+            Some(s) => load_demo(s, &spec)?,
+            None => anyhow::bail!("--demo loads its data into the embedded store only; load demo data into PostgreSQL by POSTing it to /v1/events"),
+        }
     }
     let cast = demo_mode.then(|| demo::demo_cast(&spec));
     let mut config = trail_server::ServerConfig::default();
@@ -120,9 +126,10 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     if let Some(t) = &args.tenant_id {
         config.tenant_id = t.clone();
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let location = match &store {
+        Some(_) => format!("data directory {}", data_dir.display()),
+        None => "PostgreSQL store".to_string(),
+    };
     runtime.block_on(async move {
         let bootstrap_key = std::env::var("TRAIL_BOOTSTRAP_KEY").ok();
         let boot = trail_server::ensure_bootstrap_admin(meta.as_ref(), bootstrap_key.as_deref()).await?;
@@ -136,7 +143,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let events = audit.stats().await?.events;
-        banner(&addr.to_string(), &data_dir, events, key.as_deref(), cast.as_ref());
+        banner(&addr.to_string(), &location, &data_dir, events, key.as_deref(), cast.as_ref());
         let exports = Arc::new(
             trail_export::ExportService::open(&data_dir, audit.clone(), Default::default())
                 .context("cannot open the export database (exports.redb)")?,
@@ -203,6 +210,7 @@ fn load_demo(store: &EmbeddedStore, spec: &demo::DemoSpec) -> Result<()> {
 
 fn banner(
     addr: &str,
+    location: &str,
     data_dir: &Path,
     events: u64,
     key: Option<&str>,
@@ -210,10 +218,7 @@ fn banner(
 ) {
     let url = format!("http://{addr}");
     println!();
-    println!(
-        "Trail is listening on {url}  (data directory {}, {events} events)",
-        data_dir.display()
-    );
+    println!("Trail is listening on {url}  ({location}, {events} events)");
     match key {
         Some(k) => {
             println!("Admin API key (shown once; keep it): {k}");

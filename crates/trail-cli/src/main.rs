@@ -6,6 +6,7 @@ mod demo;
 mod download;
 mod exports;
 mod import;
+mod pgcli;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,6 +53,9 @@ struct DataDirArg {
     /// Data directory of the embedded store.
     #[arg(long, env = "TRAIL_DATA_DIR", default_value = "trail-data")]
     data_dir: PathBuf,
+    /// Storage backend: `embedded` (the data directory) or a `postgres://` URL.
+    #[arg(long, env = "TRAIL_STORE", default_value = "embedded")]
+    store: String,
 }
 
 #[derive(Args)]
@@ -179,6 +183,9 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
 }
 
 fn users(cmd: UsersCommand) -> Result<()> {
+    if pgcli::is_postgres(&cmd.dir().store) {
+        return pgcli::users(cmd);
+    }
     match cmd {
         UsersCommand::List(d) => print_json(&open(&d.data_dir)?.metadata().list_users_sync()?),
         UsersCommand::Create(f) => print_json(
@@ -195,6 +202,9 @@ fn users(cmd: UsersCommand) -> Result<()> {
 }
 
 fn keys(cmd: KeysCommand) -> Result<()> {
+    if pgcli::is_postgres(&cmd.dir().store) {
+        return pgcli::keys(cmd);
+    }
     match cmd {
         KeysCommand::List { dir, profile_id } => {
             print_json(&open(&dir.data_dir)?.metadata().list_keys_sync(profile_id)?)
@@ -217,23 +227,31 @@ fn keys(cmd: KeysCommand) -> Result<()> {
     }
 }
 
-/// The stores a server runs on: the embedded handle (for demo loading) and the trait objects.
+/// The stores a server runs on: the embedded handle (for demo loading; `None` on PostgreSQL)
+/// and the trait objects.
 pub struct Stores {
-    pub embedded: EmbeddedStore,
+    pub embedded: Option<EmbeddedStore>,
     pub audit: Arc<dyn AuditStore>,
     pub meta: Arc<dyn MetadataStore>,
 }
 
 /// Store handles for the server, from the `--store` setting.
-fn stores(store: &str, data_dir: &std::path::Path) -> Result<Stores> {
+fn stores(
+    store: &str,
+    data_dir: &std::path::Path,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Stores> {
+    if pgcli::is_postgres(store) {
+        return pgcli::stores(store, runtime);
+    }
     if store != "embedded" {
-        bail!("unsupported --store `{store}`: this build supports `embedded` (PostgreSQL support is planned)");
+        bail!("unsupported --store `{store}`: use `embedded` or a postgres://user:password@host:port/database URL");
     }
     let s = open(data_dir)?;
     let audit: Arc<dyn AuditStore> = Arc::new(s.clone());
     let meta: Arc<dyn MetadataStore> = Arc::new(s.metadata());
     Ok(Stores {
-        embedded: s,
+        embedded: Some(s),
         audit,
         meta,
     })

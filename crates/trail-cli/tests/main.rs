@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 mod download;
+mod postgres;
 
 const TRAIL: &str = env!("CARGO_BIN_EXE_trail");
 

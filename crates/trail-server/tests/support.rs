@@ -116,6 +116,64 @@ pub fn start_in_with(dir: TempDir, config: ServerConfig, with_exports: bool) -> 
     }
 }
 
+/// Opens the stores a test server runs on; called on the server's own runtime (so a
+/// PostgreSQL pool lives there). Used by the conformance suite to run these tests on any backend.
+#[allow(dead_code)] // used by crates/trail-conformance, which includes this file
+pub type StoreFactory = Box<
+    dyn FnOnce() -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                    Output = (Arc<dyn trail_store::AuditStore>, Arc<dyn MetadataStore>),
+                >,
+            >,
+        > + Send,
+>;
+
+/// Like [`start_with`], on the stores `make` opens (no data directory to hand back).
+#[allow(dead_code)] // used by crates/trail-conformance, which includes this file
+pub fn start_on(make: StoreFactory, config: ServerConfig) -> TestServer {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let (store, meta) = make().await;
+            let admin = ensure_bootstrap_admin(meta.as_ref(), None)
+                .await
+                .expect("bootstrap");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr: SocketAddr = listener.local_addr()?;
+            addr_tx.send((addr, admin)).expect("report address");
+            let state = AppState {
+                store,
+                meta,
+                config,
+                exports: None,
+            };
+            serve(listener, state, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+        })
+    });
+    let (addr, admin) = addr_rx.recv().expect("server started");
+    let admin = admin.expect("a fresh store gets a bootstrap admin");
+    TestServer {
+        base: format!("http://{addr}"),
+        admin_key: admin.secret,
+        admin_profile_id: admin.profile_id,
+        dir: None,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+        agent: ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(60))
+            .build(),
+    }
+}
+
 impl TestServer {
     /// Stops the server gracefully, checks `serve` returned Ok, and hands back the data directory.
     pub fn shutdown(mut self) -> TempDir {

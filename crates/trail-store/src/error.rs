@@ -37,6 +37,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("storage backend unavailable: {0}. Retry shortly; nothing was acknowledged for this request")]
     Unavailable(String),
+    /// A database backend (PostgreSQL) refused a statement for a reason other than availability.
+    #[error("database error: {0}")]
+    Database(String),
 }
 
 impl StoreError {

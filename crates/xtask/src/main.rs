@@ -3,6 +3,12 @@
 //! - `cargo xtask test`: the whole test suite, exactly what CI runs (`.ci/run` calls it):
 //!   formatting, clippy with warnings denied, then every test of the workspace.
 //! - `cargo xtask bench [N]`: the store benchmark against the peer data set (default N = 1M).
+//! - `cargo xtask bench-postgres [N]`: the same ingest and query suite on the PostgreSQL backend,
+//!   on a throwaway cluster with durable settings.
+//! - `cargo xtask with-postgres CMD...`: runs CMD with a throwaway PostgreSQL and the
+//!   `TRAIL_TEST_*` variables set (e.g. `cargo xtask with-postgres cargo test -p trail-postgres`).
+
+mod postgres;
 
 mod moto;
 
@@ -41,8 +47,20 @@ fn main() -> Result<()> {
                 &[],
             )?;
             moto::ensure()?;
-            run("cargo", &["test", "--workspace"], &[])?;
+            let pg = postgres::TestCluster::start()?;
+            let env = pg.env();
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            run("cargo", &["test", "--workspace"], &env)?;
             Ok(())
+        }
+        Some("with-postgres") if args.len() > 1 => {
+            let pg = postgres::TestCluster::start()?;
+            let env = pg.env();
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let rest: Vec<&str> = args[2..].iter().map(String::as_str).collect();
+            run(&args[1], &rest, &env)
         }
         Some("bench") => {
             let n = args.get(1).map(String::as_str).unwrap_or("1000000");
@@ -52,6 +70,20 @@ fn main() -> Result<()> {
                 &[("TRAIL_BENCH_N", n)],
             )
         }
-        _ => bail!("usage: cargo xtask test | cargo xtask bench [N]"),
+        Some("bench-postgres") => {
+            let n = args.get(1).map(String::as_str).unwrap_or("1000000");
+            let pg = postgres::TestCluster::start_for(postgres::Profile::Bench)?;
+            let mut env = pg.env();
+            env.push(("TRAIL_BENCH_N".into(), n.into()));
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            run(
+                "cargo",
+                &["bench", "-p", "trail-postgres", "--bench", "pg_bench"],
+                &env,
+            )
+        }
+        _ => bail!(
+            "usage: cargo xtask test | cargo xtask bench [N] | cargo xtask bench-postgres [N] | cargo xtask with-postgres CMD..."
+        ),
     }
 }
