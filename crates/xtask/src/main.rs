@@ -3,10 +3,13 @@
 //! - `cargo xtask test`: the whole test suite, exactly what CI runs (`.ci/run` calls it):
 //!   formatting, clippy with warnings denied, then every test of the workspace.
 //! - `cargo xtask bench [N]`: the store benchmark against the peer data set (default N = 1M).
+//! - `cargo xtask docs`: regenerates docs/events.md from the UAM catalogue.
 
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+
+mod docs;
 
 fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
     eprintln!("xtask: {program} {}", args.join(" "));
@@ -49,6 +52,7 @@ fn main() -> Result<()> {
                 &[("TRAIL_BENCH_N", n)],
             )
         }
-        _ => bail!("usage: cargo xtask test | cargo xtask bench [N]"),
+        Some("docs") => docs::generate(),
+        _ => bail!("usage: cargo xtask test | cargo xtask bench [N] | cargo xtask docs"),
     }
 }
