@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "TRAIL_LOG_FORMAT")]
     log_format: Option<String>,
+    /// Store UAM events whose auditPayload.type the catalogue does not know (flagged in the
+    /// ingest answer) instead of refusing them [default: false].
+    #[arg(long, env = "TRAIL_ACCEPT_UNKNOWN_EVENT_TYPES", num_args = 0..=1, default_missing_value = "true")]
+    accept_unknown_event_types: Option<bool>,
 }
 
 impl ServeArgs {
@@ -68,6 +72,9 @@ impl ServeArgs {
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes),
             tenant_id: self.tenant_id.or(file.tenant_id),
             log_format: self.log_format.or(file.log_format),
+            accept_unknown_event_types: self
+                .accept_unknown_event_types
+                .or(file.accept_unknown_event_types),
         })
     }
 }
@@ -119,6 +126,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     if let Some(t) = &args.tenant_id {
         config.tenant_id = t.clone();
     }
+    config.accept_unknown_event_types = args.accept_unknown_event_types.unwrap_or(false);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

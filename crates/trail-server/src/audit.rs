@@ -213,7 +213,7 @@ pub struct PageParams {
 
 /// The caller's data-owner scope: `None` with AUDIT, the owned sources without it; 403 (audited)
 /// for a caller with neither.
-async fn scope_of(
+pub(crate) async fn scope_of(
     shared: &SharedState,
     caller: &Caller,
     endpoint: &str,
@@ -233,7 +233,7 @@ async fn scope_of(
     Err(err)
 }
 
-fn query_draft(endpoint: &str, query: &str, result_count: Option<u64>) -> Draft {
+pub(crate) fn query_draft(endpoint: &str, query: &str, result_count: Option<u64>) -> Draft {
     Draft::new("AuditQuery", "QUERY", "AUDIT")
         .with("endpoint", endpoint)
         .with("query", query)

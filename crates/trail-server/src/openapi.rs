@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{admin, audit, error, health, ingest};
+use crate::{admin, audit, error, event_types, events, health, ingest};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -22,6 +22,9 @@ use crate::{admin, audit, error, health, ingest};
         audit::one_record,
         audit::key_activity,
         ingest::ingest,
+        events::search,
+        events::one_event,
+        event_types::event_types,
         admin::create_key,
         admin::list_keys,
         admin::revoke_key,
@@ -41,6 +44,7 @@ use crate::{admin, audit, error, health, ingest};
         audit::IdFacet,
         audit::NameFacet,
         ingest::IngestResponse,
+        events::EventsPage,
         admin::PermissionName,
         admin::UserView,
         admin::KeyView,
@@ -53,6 +57,7 @@ use crate::{admin, audit, error, health, ingest};
     tags(
         (name = "audit", description = "Immuta-compatible audit search"),
         (name = "ingest", description = "Writing events"),
+        (name = "events", description = "Native UAM events: search, one event, the catalogue"),
         (name = "keys", description = "API keys"),
         (name = "users", description = "Users and permissions"),
         (name = "health", description = "Probes"),

@@ -9,3 +9,4 @@ mod seed;
 mod self_audit;
 mod service;
 mod support;
+mod uam;
