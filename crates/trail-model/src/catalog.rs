@@ -30,7 +30,7 @@ pub enum Discriminator {
     Fixed,
     /// `targetType` GROUP → second, else first.
     TargetTypeGroup,
-    /// `auditPayload.modelType` or `targets[].model.type` PROJECT → second, else first.
+    /// `auditPayload.modelType` (without it, `targetType`) PROJECT → second, else first.
     ModelType,
     /// `auditPayload.updateType`: added / removed / otherwise.
     UpdateTypeAddRemove,
@@ -46,7 +46,7 @@ impl Discriminator {
         match self {
             Fixed => "",
             TargetTypeGroup => "`targetType`: GROUP → accessGroup, otherwise accessUser",
-            ModelType => "`auditPayload.modelType` (or `targets[].model.type`): PROJECT → projectSubscription, otherwise dataSourceSubscription",
+            ModelType => "`auditPayload.modelType` (without it, `targetType`): PROJECT → projectSubscription, otherwise dataSourceSubscription",
             UpdateTypeAddRemove => "`auditPayload.updateType`: ADDED → collectionDataSourceAdded, REMOVED → collectionDataSourceRemoved, otherwise collectionDataSourceUpdated",
             UpdateTypeGrantRevoke => "`auditPayload.updateType`: REVOKED → collectionPermissionRevoked, otherwise collectionPermissionGranted",
             Platform => "query events are listed under their UAM name; legacy spark/nativeQuery/prestoQuery records map to them",
@@ -988,7 +988,17 @@ pub fn legacy_record_type(
     let chosen = match e.discriminator {
         Fixed => pick(0),
         TargetTypeGroup => pick(usize::from(target_type == Some("GROUP"))),
-        ModelType => pick(usize::from(upper("modelType") == "PROJECT")),
+        ModelType => {
+            // `auditPayload.modelType`; without it, the event's `targetType` (which subscription
+            // events set to the model type, as `targets[].model.type` is)
+            let model = upper("modelType");
+            let project = if model.is_empty() {
+                target_type == Some("PROJECT")
+            } else {
+                model == "PROJECT"
+            };
+            pick(usize::from(project))
+        }
         UpdateTypeAddRemove => {
             let u = upper("updateType");
             pick(if u.contains("ADD") {

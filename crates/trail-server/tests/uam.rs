@@ -356,38 +356,40 @@ fn native_search_filters_on_uam_members_and_free_text() {
     assert_eq!(page["events"][0], uam("k-1", "ApiKeyCreated", "SUCCESS"));
 }
 
-/// Reads every page of `qs`, appending `per_page` new matching events between pages (from
-/// another thread, concurrently with the read) and returns the ids read and the snapshot.
+/// Reads every page of `qs`, appending `per_page` new matching events while each page is read
+/// (from another thread, concurrently). Returns the ids read, the snapshot, and the appended
+/// events with their sequence numbers.
 fn read_all_pages(
     s: &TestServer,
     qs: &str,
     per_page: usize,
-    next_id: &mut usize,
-) -> (Vec<String>, u64) {
+) -> (Vec<String>, u64, Vec<(u64, String)>) {
     let mut out = Vec::new();
+    let mut appended = Vec::new();
     let mut after: Option<String> = None;
     let mut snapshot = None;
     loop {
         let extra: Vec<Value> = (0..per_page)
             .map(|_| {
-                *next_id += 1;
-                uam(&format!("late-{next_id}"), "ApiKeyCreated", "FAILURE")
+                let id = format!("late-{}", rand_suffix());
+                uam(&id, "ApiKeyCreated", "FAILURE")
             })
             .collect();
         let url = match &after {
             Some(c) => format!("/v1/events?{qs}&after={c}"),
             None => format!("/v1/events?{qs}"),
         };
-        let (page, ()) = std::thread::scope(|scope| {
-            let writer = scope.spawn(|| {
-                if !extra.is_empty() {
-                    s.ingest(&extra);
-                }
-            });
+        let (page, written) = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| (!extra.is_empty()).then(|| s.ingest(&extra)));
             let page = s.admin_get(&url);
-            writer.join().unwrap();
-            (page, ())
+            (page, writer.join().unwrap())
         });
+        if let Some(body) = written {
+            let first = body["firstSeq"].as_u64().unwrap();
+            for (k, e) in extra.iter().enumerate() {
+                appended.push((first + k as u64, e["id"].as_str().unwrap().to_string()));
+            }
+        }
         let snap = page["snapshotSeq"].as_u64().unwrap();
         assert_eq!(
             *snapshot.get_or_insert(snap),
@@ -400,7 +402,13 @@ fn read_all_pages(
             None => break,
         }
     }
-    (out, snapshot.unwrap())
+    (out, snapshot.unwrap_or(0), appended)
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
 }
 
 proptest! {
@@ -421,22 +429,24 @@ proptest! {
             .map(|(i, st)| uam(&format!("e-{i}"), if i % 2 == 0 { "ApiKeyCreated" } else { "ApiKeyDeleted" }, STATUS[*st]))
             .collect();
         if !events.is_empty() {
-            s.ingest(&events);
+            prop_assert_eq!(s.ingest(&events)["firstSeq"].as_u64(), Some(1));
         }
         let (qs, keep): (&str, fn(usize, usize) -> bool) = match filter {
             0 => ("tenantId=t1", |_, _| true),
             1 => ("tenantId=t1&actionStatus=FAILURE", |_, st| st == 1),
             _ => ("eventType=ApiKeyCreated&tenantId=t1", |i, _| i % 2 == 0),
         };
-        let expected: Vec<String> = statuses
+        let (got, snapshot, appended) = read_all_pages(&s, &format!("{qs}&size={size}"), per_page);
+        // The matching set at the snapshot: the initial events (seq 1..=n) and whatever
+        // appended events committed before the first page fixed it (they match every filter).
+        prop_assert!(snapshot >= statuses.len() as u64);
+        let mut expected: Vec<String> = statuses
             .iter()
             .enumerate()
             .filter(|(i, st)| keep(*i, **st))
             .map(|(i, _)| format!("e-{i}"))
             .collect();
-        let mut next_id = 0;
-        let (got, snapshot) = read_all_pages(&s, &format!("{qs}&size={size}"), per_page, &mut next_id);
-        prop_assert_eq!(snapshot, statuses.len() as u64);
+        expected.extend(appended.iter().filter(|(seq, _)| *seq <= snapshot).map(|(_, id)| id.clone()));
         prop_assert_eq!(got, expected);
     }
 }
