@@ -54,7 +54,7 @@ const INDEX_PARAMETERS: [&str; 9] = [
     "purpose",
 ];
 /// The UAM filters answered from the documents, and paging.
-const UAM_PARAMETERS: [&str; 13] = [
+const UAM_PARAMETERS: [&str; 14] = [
     "eventType",
     "action",
     "actionStatus",
@@ -68,6 +68,7 @@ const UAM_PARAMETERS: [&str; 13] = [
     "q",
     "size",
     "after",
+    "facets",
 ];
 
 /// One page of `GET /v1/events`.
@@ -81,6 +82,89 @@ pub struct EventsPage {
     pub next: Option<String>,
     /// The snapshot (last sequence number) every page of this cursor reads.
     pub snapshot_seq: u64,
+    /// Counts over the whole matching set of the snapshot (only with `facets=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facets: Option<UamFacets>,
+}
+
+/// Facets over UAM dimensions: top 25 values by count (ties by value ascending).
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UamFacets {
+    pub event_types: Vec<FacetCount>,
+    pub action_statuses: Vec<FacetCount>,
+    pub actions: Vec<FacetCount>,
+    pub target_types: Vec<FacetCount>,
+    pub tenant_ids: Vec<FacetCount>,
+    pub actor_ids: Vec<FacetCount>,
+    /// False when the scan budget ran out before the end of the matching set (the counts are
+    /// then over its first `scanned` events).
+    pub complete: bool,
+    /// Events looked at.
+    pub scanned: u64,
+}
+
+/// One facet value and how many matching events carry it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FacetCount {
+    pub name: String,
+    pub count: u64,
+}
+
+/// Tallies of the facets, before sorting.
+#[derive(Default)]
+struct Tally {
+    maps: [std::collections::HashMap<String, u64>; 6],
+}
+
+impl Tally {
+    fn add(&mut self, uam: &Value) {
+        let s = |k: &str| uam.get(k).and_then(Value::as_str).map(str::to_string);
+        let name = uam
+            .get("auditPayload")
+            .and_then(Value::as_object)
+            .and_then(|p| Some(catalog::event_name(p.get("type")?.as_str()?, p)));
+        let actor = uam
+            .get("actor")
+            .and_then(|a| a.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let values = [
+            name,
+            s("actionStatus"),
+            s("action"),
+            s("targetType"),
+            s("tenantId"),
+            actor,
+        ];
+        for (map, v) in self.maps.iter_mut().zip(values) {
+            if let Some(v) = v {
+                *map.entry(v).or_default() += 1;
+            }
+        }
+    }
+
+    fn finish(self, complete: bool, scanned: u64) -> UamFacets {
+        let [a, b, c, d, e, f] = self.maps.map(|m| {
+            let mut v: Vec<FacetCount> = m
+                .into_iter()
+                .map(|(name, count)| FacetCount { name, count })
+                .collect();
+            v.sort_by(|x, y| y.count.cmp(&x.count).then_with(|| x.name.cmp(&y.name)));
+            v.truncate(trail_model::query::FACET_LIMIT);
+            v
+        });
+        UamFacets {
+            event_types: a,
+            action_statuses: b,
+            actions: c,
+            target_types: d,
+            tenant_ids: e,
+            actor_ids: f,
+            complete,
+            scanned,
+        }
+    }
 }
 
 /// Documentation of `GET /v1/events`' query parameters (list parameters may be repeated or
@@ -121,6 +205,10 @@ pub struct EventsParams {
     size: Option<u32>,
     /// The `next` cursor of the previous page.
     after: Option<String>,
+    /// `true` to add facets over eventType, actionStatus, action, targetType, tenantId and
+    /// actorId, counted over the whole matching set of the snapshot (at most
+    /// 1,000,000 events are looked at; `facets.complete` says whether that sufficed).
+    facets: Option<bool>,
 }
 
 /// The filters answered from the documents.
@@ -296,6 +384,7 @@ struct EventsQuery {
     docs: DocFilter,
     size: usize,
     cursor: Option<(u64, u64)>,
+    facets: bool,
 }
 
 fn parse_events_query(raw: &str) -> Result<EventsQuery, ApiError> {
@@ -303,6 +392,7 @@ fn parse_events_query(raw: &str) -> Result<EventsQuery, ApiError> {
     let mut docs = DocFilter::default();
     let mut size = 50;
     let mut cursor = None;
+    let mut facets = false;
     let mut seen: Vec<String> = Vec::new();
     for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
         let (name, value) = (name.as_ref(), value.as_ref());
@@ -320,7 +410,7 @@ fn parse_events_query(raw: &str) -> Result<EventsQuery, ApiError> {
                 ),
             ));
         }
-        let single = ["receivedFrom", "receivedTo", "q", "size", "after"];
+        let single = ["receivedFrom", "receivedTo", "q", "size", "after", "facets"];
         if single.contains(&name) {
             if seen.iter().any(|s| s == name) {
                 return Err(ApiError::param(
@@ -376,6 +466,18 @@ fn parse_events_query(raw: &str) -> Result<EventsQuery, ApiError> {
                     })?
             }
             "after" => cursor = Some(decode_cursor(value)?),
+            "facets" => {
+                facets = match value {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(ApiError::param(
+                            name,
+                            format!("facets must be true or false, got '{other}'"),
+                        ))
+                    }
+                }
+            }
             _ => {
                 return Err(ApiError::Internal(format!(
                     "parameter {name} is listed but not handled"
@@ -397,6 +499,7 @@ fn parse_events_query(raw: &str) -> Result<EventsQuery, ApiError> {
         docs,
         size,
         cursor,
+        facets,
     })
 }
 
@@ -478,13 +581,54 @@ pub async fn search(
             break None;
         }
     };
+    let facets = if q.facets {
+        Some(facets_of(&shared, &q, snapshot).await?)
+    } else {
+        None
+    };
     let draft = query_draft(endpoint, &raw_query, Some(events.len() as u64));
     shared.record(&caller.ctx, vec![draft]).await?;
     Ok(Json(EventsPage {
         events,
         next,
         snapshot_seq: snapshot,
+        facets,
     }))
+}
+
+/// Events looked at, at most, to count facets.
+pub const FACET_BUDGET: usize = 1_000_000;
+
+/// Counts the facets over the matching set of the snapshot (a walk over it; the slow path).
+async fn facets_of(
+    shared: &SharedState,
+    q: &EventsQuery,
+    snapshot: u64,
+) -> Result<UamFacets, ApiError> {
+    let mut tally = Tally::default();
+    let (mut position, mut scanned) = (0, 0usize);
+    loop {
+        let batch = shared
+            .app
+            .store
+            .scan_matching(q.index.clone(), position, snapshot, CHUNK * 4)
+            .await?;
+        let exhausted = batch.len() < CHUNK * 4;
+        for ev in &batch {
+            position = ev.seq;
+            scanned += 1;
+            let (uam, _) = uam_of(ev)?;
+            if q.docs.matches(&uam, ev.received_ms) {
+                tally.add(&uam);
+            }
+        }
+        if exhausted {
+            return Ok(tally.finish(true, scanned as u64));
+        }
+        if scanned >= FACET_BUDGET {
+            return Ok(tally.finish(false, scanned as u64));
+        }
+    }
 }
 
 /// `format` of `GET /v1/events/{id}`.

@@ -45,6 +45,8 @@ use crate::{admin, audit, error, event_types, events, health, ingest};
         audit::NameFacet,
         ingest::IngestResponse,
         events::EventsPage,
+        events::UamFacets,
+        events::FacetCount,
         admin::PermissionName,
         admin::UserView,
         admin::KeyView,

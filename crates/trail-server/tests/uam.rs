@@ -351,6 +351,29 @@ fn native_search_filters_on_uam_members_and_free_text() {
         (r.status, r.json()["parameter"].clone()),
         (400, json!("after"))
     );
+    // Facets over UAM dimensions, over the whole matching set (not just the page).
+    let page = s.admin_get("/v1/events?tenantId=t1&size=1&facets=true");
+    assert_eq!(ids(&page).len(), 1);
+    let mut facets = page["facets"].clone();
+    let scanned = facets.as_object_mut().unwrap().remove("scanned");
+    assert_eq!(
+        scanned,
+        Some(page["snapshotSeq"].clone()),
+        "no index filter: every event of the snapshot is looked at"
+    );
+    assert_eq!(
+        facets,
+        json!({
+            "eventTypes": [{"name": "DatabricksQuery", "count": 2}, {"name": "ApiKeyCreated", "count": 1}],
+            "actionStatuses": [{"name": "SUCCESS", "count": 2}, {"name": "UNAUTHORIZED", "count": 1}],
+            "actions": [{"name": "QUERY", "count": 2}, {"name": "CREATE", "count": 1}],
+            "targetTypes": [{"name": "DATASOURCE", "count": 2}, {"name": "APIKEY", "count": 1}],
+            "tenantIds": [{"name": "t1", "count": 3}],
+            "actorIds": [{"name": "bo@example.com", "count": 2}, {"name": "ana@example.com", "count": 1}],
+            "complete": true,
+        })
+    );
+    assert!(s.admin_get("/v1/events?size=1").get("facets").is_none());
     // Documents come back exactly as stored.
     let page = s.admin_get("/v1/events?requestId=r-k-1");
     assert_eq!(page["events"][0], uam("k-1", "ApiKeyCreated", "SUCCESS"));
