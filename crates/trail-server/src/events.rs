@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use trail_model::timefmt::{parse_date_ms, parse_iso_ms, parse_naive_utc_ms};
-use trail_model::{catalog, mapping, EventForm, LegacyHit, StoredEvent};
+use trail_model::{catalog, mapping, LegacyHit, StoredEvent};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::audit::{query_draft, scope_of};
@@ -503,21 +503,39 @@ fn parse_events_query(raw: &str) -> Result<EventsQuery, ApiError> {
     })
 }
 
+/// The members that tell a UAM document from a legacy record (read without building values).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FormProbe {
+    event_timestamp: Option<serde::de::IgnoredAny>,
+    audit_payload: Option<serde::de::IgnoredAny>,
+}
+
+fn is_uam(ev: &StoredEvent) -> Result<bool, ApiError> {
+    let probe: FormProbe = serde_json::from_str(&ev.document)
+        .map_err(|e| ApiError::Internal(format!("stored event {} is not JSON: {e}", ev.seq)))?;
+    Ok(probe.event_timestamp.is_some() || probe.audit_payload.is_some())
+}
+
+/// The UAM form of a stored event, and whether it is the stored document itself.
 fn uam_of(ev: &StoredEvent) -> Result<(Value, bool), ApiError> {
-    let internal = |e: trail_model::EventError| {
-        ApiError::Internal(format!("stored event {} cannot be read: {e}", ev.seq))
-    };
-    let dims = trail_model::parse_event(&ev.document).map_err(internal)?;
-    match dims.form {
-        EventForm::Uam => Ok((
-            serde_json::from_str(&ev.document)
-                .map_err(|e| ApiError::Internal(format!("stored event {}: {e}", ev.seq)))?,
-            true,
-        )),
-        EventForm::Legacy => Ok((
-            mapping::legacy_to_uam(&ev.document).map_err(internal)?,
-            false,
-        )),
+    if is_uam(ev)? {
+        let v = serde_json::from_str(&ev.document)
+            .map_err(|e| ApiError::Internal(format!("stored event {}: {e}", ev.seq)))?;
+        return Ok((v, true));
+    }
+    let v = mapping::legacy_to_uam(&ev.document).map_err(|e| {
+        ApiError::Internal(format!("stored event {} cannot be converted: {e}", ev.seq))
+    })?;
+    Ok((v, false))
+}
+
+/// One event of a page: the stored bytes of a UAM event, a legacy record converted.
+fn page_entry(ev: &StoredEvent) -> Result<Box<RawValue>, ApiError> {
+    if is_uam(ev)? {
+        raw(ev.document.clone())
+    } else {
+        raw(uam_of(ev)?.0.to_string())
     }
 }
 
@@ -561,13 +579,9 @@ pub async fn search(
         for ev in &batch {
             position = ev.seq;
             scanned += 1;
-            let (uam, as_stored) = uam_of(ev)?;
-            if q.docs.matches(&uam, ev.received_ms) {
-                events.push(if as_stored {
-                    raw(ev.document.clone())?
-                } else {
-                    raw(uam.to_string())?
-                });
+            let keep = q.docs.is_empty() || q.docs.matches(&uam_of(ev)?.0, ev.received_ms);
+            if keep {
+                events.push(page_entry(ev)?);
                 if events.len() == q.size {
                     full = true;
                     break;
