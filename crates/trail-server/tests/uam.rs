@@ -473,3 +473,25 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+#[test]
+fn a_data_owner_sees_only_events_touching_their_data_sources() {
+    let s = start();
+    s.ingest(&[
+        query_event("mine", &[(5, "Owned"), (6, "Other")], "SELECT 1", "SUCCESS"),
+        query_event("theirs", &[(6, "Other")], "SELECT 2", "SUCCESS"),
+        uam("key", "ApiKeyCreated", "SUCCESS"),
+    ]);
+    let (_, key) = s.user_with_key("owner@example.com", &[], &[5]);
+    let r = s.get("/v1/events?tenantId=t1", &key);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(ids(&r.json()), ["mine"]);
+    assert_eq!(s.get("/v1/events/mine", &key).status, 200);
+    assert_eq!(s.get("/v1/events/theirs", &key).status, 404);
+    let (_, nobody) = s.user_with_key("nobody@example.com", &[], &[]);
+    let r = s.get("/v1/events", &nobody);
+    assert_eq!(
+        (r.status, r.json()["permission"].clone()),
+        (403, json!("AUDIT"))
+    );
+}
