@@ -172,7 +172,9 @@ pub fn events_markdown() -> String {
          gives the original record type. Lost in the conversion: UAM envelope members a legacy record lacks \
          (`tenantId` is null; `receivedTimestamp`, `sessionId`, `requestId`, `actorIp` are absent). Where one legacy \
          type stands for several UAM events the record does not say which, so Trail picks the representative \
-         shown and the kind of change (its `action`) is lost.\n"
+         shown and the kind of change (its `action`) is lost. The other way, a producer's UAM event without \
+         `legacyRecordType` gets the first legacy type its discriminator allows (DatasourceUpdated → \
+         `dataSourceUpdate`, never `dataSourceSave`; query events keep their UAM name).\n"
     );
     let _ = writeln!(
         w,
@@ -187,7 +189,7 @@ pub fn events_markdown() -> String {
                 .filter(|e| e.name == uam_event_for_legacy(rt).name)
                 .any(|e| e.legacy.len() > 1)
         {
-            "merged with other legacy types; the discriminator member keeps which"
+            "merged with other legacy types into one UAM event; `auditPayload.legacyRecordType` (and `updateType` where the seed names it) keeps which"
         } else {
             ""
         };
