@@ -10,6 +10,10 @@
 //! fields. An unknown UAM event type is refused unless the caller accepts unknown types; then it
 //! is reported as [`Checked::UnknownType`] so that the server can flag it.
 
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::catalog::{self, CatalogEntry};
@@ -28,23 +32,93 @@ pub enum Checked {
 }
 
 /// Checks one document (already accepted by [`crate::parse_event`]) against the catalogue.
+///
+/// Cost: the document is split into its members without building values; only the small
+/// envelope members and a non-query payload are parsed, a query payload is read straight into
+/// [`QueryAuditPayload`], and `targets` is not re-read (`parse_event` checked it).
 pub fn validate_event(doc: &str, accept_unknown: bool) -> Result<Checked, EventError> {
-    let value: Value = serde_json::from_str(doc)
-        .map_err(|e| EventError::new("(document)", format!("not valid JSON: {e}")))?;
-    let Some(obj) = value.as_object() else {
-        return Err(EventError::new(
-            "(document)",
-            "an event must be a JSON object",
-        ));
-    };
-    if !obj.contains_key("eventTimestamp") && !obj.contains_key("auditPayload") {
+    let members: BTreeMap<String, &RawValue> = serde_json::from_str(doc).map_err(|e| {
+        if doc.trim_start().starts_with('{') {
+            EventError::new("(document)", format!("not valid JSON: {e}"))
+        } else {
+            EventError::new("(document)", "an event must be a JSON object")
+        }
+    })?;
+    if !members.contains_key("eventTimestamp") && !members.contains_key("auditPayload") {
         return Ok(Checked::Legacy);
     }
-    validate_uam(obj, accept_unknown)
+    let mut obj = Map::new();
+    let mut query_payload = None;
+    for (key, raw) in &members {
+        let text = raw.get();
+        let value = match key.as_str() {
+            "targets" | "relatedResources" if text.starts_with('[') => Value::Array(Vec::new()),
+            "auditPayload" if text.starts_with('{') => {
+                let head: PayloadHead = serde_json::from_str(text)
+                    .map_err(|e| EventError::new("auditPayload", without_position(&e)))?;
+                if head.payload_type.as_ref().and_then(Value::as_str) == Some("QueryAuditPayload") {
+                    let typed: QueryAuditPayload = serde_json::from_str(text).map_err(|e| {
+                        EventError::new(
+                            "auditPayload",
+                            format!("not a valid QueryAuditPayload: {}", without_position(&e)),
+                        )
+                    })?;
+                    let mut small = Map::new();
+                    small.insert("type".into(), Value::String(typed.payload_type.clone()));
+                    small.insert("version".into(), head.version.unwrap_or(Value::Null));
+                    if let Some(ctx) = &typed.technology_context {
+                        small.insert(
+                            "technologyContext".into(),
+                            serde_json::json!({"type": ctx.context_type}),
+                        );
+                    }
+                    query_payload = Some(typed);
+                    Value::Object(small)
+                } else {
+                    parse(text, key)?
+                }
+            }
+            _ => parse(text, key)?,
+        };
+        obj.insert(key.clone(), value);
+    }
+    let checked = check_uam(&obj, accept_unknown)?;
+    if let Checked::Known(name) = checked {
+        if catalog::is_query_event(name) && query_payload.is_none() {
+            return Err(EventError::new(
+                "auditPayload",
+                "not a valid QueryAuditPayload",
+            ));
+        }
+    }
+    Ok(checked)
 }
 
-/// Checks a UAM event object against the catalogue.
-pub fn validate_uam(obj: &Map<String, Value>, accept_unknown: bool) -> Result<Checked, EventError> {
+/// The two members read before deciding how to read a payload.
+#[derive(Deserialize)]
+struct PayloadHead {
+    #[serde(rename = "type")]
+    payload_type: Option<Value>,
+    version: Option<Value>,
+}
+
+fn parse(text: &str, field: &str) -> Result<Value, EventError> {
+    serde_json::from_str(text).map_err(|e| EventError::new(field, without_position(&e)))
+}
+
+/// A serde error message without its " at line L column C" suffix (positions inside a member
+/// mean nothing to the producer).
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// Checks a UAM event object (with a query payload already read by the caller) against the
+/// catalogue.
+fn check_uam(obj: &Map<String, Value>, accept_unknown: bool) -> Result<Checked, EventError> {
     for (field, example) in [
         ("id", "a UUID"),
         ("eventTimestamp", "2024-01-25T18:04:58.368Z"),
@@ -186,14 +260,6 @@ pub fn validate_uam(obj: &Map<String, Value>, accept_unknown: bool) -> Result<Ch
                 ))
             }
         }
-    }
-    if entry.payload_type == "QueryAuditPayload" {
-        QueryAuditPayload::from_value(&Value::Object(payload.clone())).map_err(|e| {
-            EventError::new(
-                "auditPayload",
-                format!("not a valid QueryAuditPayload: {e}"),
-            )
-        })?;
     }
     Ok(Checked::Known(entry.name))
 }
