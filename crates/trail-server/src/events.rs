@@ -17,6 +17,8 @@
 //! Responses are UAM documents exactly as stored; a legacy record is converted with
 //! `trail_model::legacy_to_uam`. Reads are audited like `GET /audit` (an `AuditQuery` event).
 
+use std::borrow::Cow;
+
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue};
@@ -118,28 +120,23 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, uam: &Value) {
-        let s = |k: &str| uam.get(k).and_then(Value::as_str).map(str::to_string);
-        let name = uam
-            .get("auditPayload")
-            .and_then(Value::as_object)
-            .and_then(|p| Some(catalog::event_name(p.get("type")?.as_str()?, p)));
-        let actor = uam
-            .get("actor")
-            .and_then(|a| a.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
+    fn add(&mut self, f: &Fields) {
         let values = [
-            name,
-            s("actionStatus"),
-            s("action"),
-            s("targetType"),
-            s("tenantId"),
-            actor,
+            f.event_type.as_deref(),
+            f.action_status.as_deref(),
+            f.action.as_deref(),
+            f.target_type.as_deref(),
+            f.tenant_id.as_deref(),
+            f.actor_id.as_deref(),
         ];
         for (map, v) in self.maps.iter_mut().zip(values) {
             if let Some(v) = v {
-                *map.entry(v).or_default() += 1;
+                match map.get_mut(v) {
+                    Some(c) => *c += 1,
+                    None => {
+                        map.insert(v.to_string(), 1);
+                    }
+                }
             }
         }
     }
@@ -211,6 +208,136 @@ pub struct EventsParams {
     facets: Option<bool>,
 }
 
+/// The UAM members the document filters and facets read, from either a borrowed view of a
+/// stored UAM document (no value tree built) or a converted legacy record.
+#[derive(Default)]
+struct Fields<'a> {
+    event_type: Option<String>,
+    action: Option<Cow<'a, str>>,
+    action_status: Option<Cow<'a, str>>,
+    target_type: Option<Cow<'a, str>>,
+    tenant_id: Option<Cow<'a, str>>,
+    session_id: Option<Cow<'a, str>>,
+    request_id: Option<Cow<'a, str>>,
+    received_timestamp: Option<Cow<'a, str>>,
+    action_status_reason: Option<Cow<'a, str>>,
+    actor_id: Option<Cow<'a, str>>,
+    query_text: Option<Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct View<'a> {
+    #[serde(borrow)]
+    action: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    action_status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    target_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tenant_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    request_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    received_timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    action_status_reason: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    actor: Option<ActorView<'a>>,
+    #[serde(borrow)]
+    audit_payload: Option<PayloadView<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ActorView<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PayloadView<'a> {
+    #[serde(rename = "type", borrow)]
+    payload_type: Option<Cow<'a, str>>,
+    technology_context: Option<Value>,
+    #[serde(borrow)]
+    query_text: Option<Cow<'a, str>>,
+}
+
+impl<'a> Fields<'a> {
+    /// Reads a stored UAM document; `None` when a member has an unexpected type (then the
+    /// caller reads the full value instead).
+    fn of_uam_document(doc: &'a str) -> Option<Fields<'a>> {
+        let v: View<'a> = serde_json::from_str(doc).ok()?;
+        let (event_type, query_text) = match v.audit_payload {
+            Some(p) => {
+                let name = p.payload_type.map(|t| {
+                    let mut m = serde_json::Map::new();
+                    if let Some(ctx) = p.technology_context {
+                        m.insert("technologyContext".to_string(), ctx);
+                    }
+                    catalog::event_name(&t, &m)
+                });
+                (name, p.query_text)
+            }
+            None => (None, None),
+        };
+        Some(Fields {
+            event_type,
+            action: v.action,
+            action_status: v.action_status,
+            target_type: v.target_type,
+            tenant_id: v.tenant_id,
+            session_id: v.session_id,
+            request_id: v.request_id,
+            received_timestamp: v.received_timestamp,
+            action_status_reason: v.action_status_reason,
+            actor_id: v.actor.and_then(|a| a.id),
+            query_text,
+        })
+    }
+
+    /// Reads a UAM value (a converted legacy record, or a document the view could not read).
+    fn of_value(uam: &'a Value) -> Fields<'a> {
+        let s = |k: &str| uam.get(k).and_then(Value::as_str).map(Cow::Borrowed);
+        let payload = uam.get("auditPayload").and_then(Value::as_object);
+        Fields {
+            event_type: payload
+                .and_then(|p| Some(catalog::event_name(p.get("type")?.as_str()?, p))),
+            action: s("action"),
+            action_status: s("actionStatus"),
+            target_type: s("targetType"),
+            tenant_id: s("tenantId"),
+            session_id: s("sessionId"),
+            request_id: s("requestId"),
+            received_timestamp: s("receivedTimestamp"),
+            action_status_reason: s("actionStatusReason"),
+            actor_id: uam
+                .get("actor")
+                .and_then(|a| a.get("id"))
+                .and_then(Value::as_str)
+                .map(Cow::Borrowed),
+            query_text: payload
+                .and_then(|p| p.get("queryText"))
+                .and_then(Value::as_str)
+                .map(Cow::Borrowed),
+        }
+    }
+}
+
+/// Calls `f` with the filter fields of a stored event (the slow path's one read per document).
+fn with_fields<T>(ev: &StoredEvent, f: impl FnOnce(&Fields) -> T) -> Result<T, ApiError> {
+    if is_uam(ev)? {
+        if let Some(fields) = Fields::of_uam_document(&ev.document) {
+            return Ok(f(&fields));
+        }
+    }
+    let (uam, _) = uam_of(ev)?;
+    Ok(f(&Fields::of_value(&uam)))
+}
+
 /// The filters answered from the documents.
 #[derive(Default, Debug)]
 struct DocFilter {
@@ -242,55 +369,42 @@ impl DocFilter {
             && self.text.is_none()
     }
 
-    fn matches(&self, uam: &Value, stored_received_ms: i64) -> bool {
-        let s = |k: &str| uam.get(k).and_then(Value::as_str);
-        let one_of = |list: &[String], v: Option<&str>| {
-            list.is_empty() || v.is_some_and(|v| list.iter().any(|x| x == v))
+    fn matches(&self, f: &Fields, stored_received_ms: i64) -> bool {
+        let one_of = |list: &[String], v: &Option<Cow<str>>| {
+            list.is_empty() || v.as_deref().is_some_and(|v| list.iter().any(|x| x == v))
         };
-        if !self.event_types.is_empty() {
-            let name = uam
-                .get("auditPayload")
-                .and_then(Value::as_object)
-                .and_then(|p| {
-                    let t = p.get("type")?.as_str()?;
-                    Some(catalog::event_name(t, p))
-                });
-            if !one_of(&self.event_types, name.as_deref()) {
-                return false;
-            }
+        if !self.event_types.is_empty()
+            && !f
+                .event_type
+                .as_deref()
+                .is_some_and(|v| self.event_types.iter().any(|x| x == v))
+        {
+            return false;
         }
-        if !(one_of(&self.actions, s("action"))
-            && one_of(&self.statuses, s("actionStatus"))
-            && one_of(&self.target_types, s("targetType"))
-            && one_of(
-                &self.actor_ids,
-                uam.get("actor")
-                    .and_then(|a| a.get("id"))
-                    .and_then(Value::as_str),
-            )
-            && one_of(&self.tenant_ids, s("tenantId"))
-            && one_of(&self.session_ids, s("sessionId"))
-            && one_of(&self.request_ids, s("requestId")))
+        if !(one_of(&self.actions, &f.action)
+            && one_of(&self.statuses, &f.action_status)
+            && one_of(&self.target_types, &f.target_type)
+            && one_of(&self.actor_ids, &f.actor_id)
+            && one_of(&self.tenant_ids, &f.tenant_id)
+            && one_of(&self.session_ids, &f.session_id)
+            && one_of(&self.request_ids, &f.request_id))
         {
             return false;
         }
         if self.received_from.is_some() || self.received_to.is_some() {
-            let received = s("receivedTimestamp")
+            let received = f
+                .received_timestamp
+                .as_deref()
                 .and_then(parse_iso_ms)
                 .unwrap_or(stored_received_ms);
-            if self.received_from.is_some_and(|f| received < f)
-                || self.received_to.is_some_and(|t| received > t)
+            if self.received_from.is_some_and(|x| received < x)
+                || self.received_to.is_some_and(|x| received > x)
             {
                 return false;
             }
         }
         if let Some(text) = &self.text {
-            let hay = [
-                uam.get("auditPayload")
-                    .and_then(|p| p.get("queryText"))
-                    .and_then(Value::as_str),
-                s("actionStatusReason"),
-            ];
+            let hay = [f.query_text.as_deref(), f.action_status_reason.as_deref()];
             if !hay
                 .iter()
                 .flatten()
@@ -579,7 +693,7 @@ pub async fn search(
         for ev in &batch {
             position = ev.seq;
             scanned += 1;
-            let keep = q.docs.is_empty() || q.docs.matches(&uam_of(ev)?.0, ev.received_ms);
+            let keep = q.docs.is_empty() || with_fields(ev, |f| q.docs.matches(f, ev.received_ms))?;
             if keep {
                 events.push(page_entry(ev)?);
                 if events.len() == q.size {
@@ -631,10 +745,11 @@ async fn facets_of(
         for ev in &batch {
             position = ev.seq;
             scanned += 1;
-            let (uam, _) = uam_of(ev)?;
-            if q.docs.matches(&uam, ev.received_ms) {
-                tally.add(&uam);
-            }
+            with_fields(ev, |f| {
+                if q.docs.matches(f, ev.received_ms) {
+                    tally.add(f);
+                }
+            })?;
         }
         if exhausted {
             return Ok(tally.finish(true, scanned as u64));
