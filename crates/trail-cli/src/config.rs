@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "TRAIL_LOG_FORMAT")]
     log_format: Option<String>,
+    /// Store UAM events whose auditPayload.type the catalogue does not know (flagged in the
+    /// ingest answer) instead of refusing them [default: false].
+    #[arg(long, env = "TRAIL_ACCEPT_UNKNOWN_EVENT_TYPES", num_args = 0..=1, default_missing_value = "true")]
+    accept_unknown_event_types: Option<bool>,
 }
 
 impl ServeArgs {
@@ -69,6 +73,9 @@ impl ServeArgs {
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes),
             tenant_id: self.tenant_id.or(file.tenant_id),
             log_format: self.log_format.or(file.log_format),
+            accept_unknown_event_types: self
+                .accept_unknown_event_types
+                .or(file.accept_unknown_event_types),
         })
     }
 }
@@ -130,6 +137,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         Some(_) => format!("data directory {}", data_dir.display()),
         None => "PostgreSQL store".to_string(),
     };
+    config.accept_unknown_event_types = args.accept_unknown_event_types.unwrap_or(false);
     runtime.block_on(async move {
         let bootstrap_key = std::env::var("TRAIL_BOOTSTRAP_KEY").ok();
         let boot = trail_server::ensure_bootstrap_admin(meta.as_ref(), bootstrap_key.as_deref()).await?;

@@ -3135,6 +3135,31 @@ mod tests {
     }
 
     #[test]
+    fn demo_uam_events_pass_ingest_validation_against_the_catalogue() {
+        let spec = DemoSpec {
+            events: 60_000,
+            ..DemoSpec::default()
+        };
+        let mut names = BTreeSet::new();
+        for doc in demo_events(&spec) {
+            if !doc.contains(r#""auditPayload""#) {
+                continue;
+            }
+            match trail_model::validate_event(&doc, false) {
+                Ok(trail_model::Checked::Known(name)) => {
+                    names.insert(name);
+                }
+                other => panic!("{other:?}\n{doc}"),
+            }
+        }
+        assert_eq!(
+            names.len(),
+            CATALOG.len(),
+            "every catalogue event was generated and checked"
+        );
+    }
+
+    #[test]
     fn a_year_covers_the_catalogue_and_all_outcomes() {
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
         let mut outcomes = BTreeSet::new();

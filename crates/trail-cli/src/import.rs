@@ -3,7 +3,9 @@
 //! Accepted files: NDJSON (one object per line), a JSON array of objects, one JSON object, or the
 //! `{"hits": [...]}` document that Immuta's audit download writes. Objects that fail validation
 //! are counted and listed with file, line or index, field and reason; everything else is stored.
-//! Re-running an import is safe: events already stored are reported as duplicates.
+//! Re-running an import is safe: events already stored are reported as duplicates. UAM events
+//! are checked against the catalogue as on `POST /v1/events` (`trail_model::validate`); unknown
+//! event types are rejected unless `--accept-unknown-event-types` is given.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -41,11 +43,18 @@ struct Loader<'a> {
     batch_size: usize,
     summary: Summary,
     bar: ProgressBar,
+    accept_unknown: bool,
 }
 
 impl Loader<'_> {
     fn add(&mut self, file: &Path, place: impl FnOnce() -> String, doc: String) -> Result<()> {
-        match NewEvent::parse(doc) {
+        let checked = NewEvent::parse(doc).and_then(|ev| {
+            if ev.dims.form == trail_model::EventForm::Uam {
+                trail_model::validate_event(&ev.document, self.accept_unknown)?;
+            }
+            Ok(ev)
+        });
+        match checked {
             Ok(ev) => {
                 self.batch.push(ev);
                 if self.batch.len() >= self.batch_size {
@@ -148,7 +157,12 @@ fn load_file(loader: &mut Loader, path: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn run(data_dir: &Path, files: &[PathBuf], batch_size: usize) -> Result<()> {
+pub fn run(
+    data_dir: &Path,
+    files: &[PathBuf],
+    batch_size: usize,
+    accept_unknown: bool,
+) -> Result<()> {
     let store = EmbeddedStore::open(data_dir)
         .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
     let total: u64 = files
@@ -167,6 +181,7 @@ pub fn run(data_dir: &Path, files: &[PathBuf], batch_size: usize) -> Result<()> 
         batch_size: batch_size.max(1),
         summary: Summary::default(),
         bar,
+        accept_unknown,
     };
     for f in files {
         load_file(&mut loader, f)?;

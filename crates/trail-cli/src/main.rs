@@ -69,6 +69,10 @@ struct ImportArgs {
     /// Events per appended batch.
     #[arg(long, default_value_t = 5000)]
     batch_size: usize,
+    /// Store UAM events whose auditPayload.type the catalogue does not know instead of
+    /// rejecting them (as `trail serve --accept-unknown-event-types`).
+    #[arg(long)]
+    accept_unknown_event_types: bool,
 }
 
 #[derive(Subcommand)]
@@ -138,7 +142,12 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => config::serve(args),
-        Command::Import(args) => import::run(&args.dir.data_dir, &args.files, args.batch_size),
+        Command::Import(args) => import::run(
+            &args.dir.data_dir,
+            &args.files,
+            args.batch_size,
+            args.accept_unknown_event_types,
+        ),
         Command::Users(cmd) => users(cmd),
         Command::Keys(cmd) => keys(cmd),
         Command::ExportConfigs(cmd) => exports::run(cmd),

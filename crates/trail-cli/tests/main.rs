@@ -278,6 +278,46 @@ fn import_loads_ndjson_arrays_and_immuta_downloads_and_lists_rejections() {
 }
 
 #[test]
+fn import_checks_uam_events_against_the_catalogue_unless_unknown_types_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = |id: &str, payload: &str| {
+        format!(
+            r#"{{"id":"{id}","tenantId":"t","eventTimestamp":"2024-01-01T00:00:00Z","action":"CREATE","actionStatus":"SUCCESS","actor":{{"id":"a@b.c","profileId":"1"}},"targetType":"APIKEY","targets":[],"auditPayload":{{"type":"{payload}","version":1}}}}"#
+        )
+    };
+    let nd = dir.path().join("uam.ndjson");
+    std::fs::write(
+        &nd,
+        format!(
+            "{}\n{}\n",
+            ev("known", "ApiKeyCreatedAuditPayload"),
+            ev("unknown", "BrandNewAuditPayload")
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let (ok, out) = run(&["import", "--data-dir", d, nd.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(out.contains("1 stored, 0 duplicates, 1 rejected"), "{out}");
+    assert!(
+        out.contains(
+            "line 2: field `auditPayload.type`: unknown event type `BrandNewAuditPayload`"
+        ),
+        "{out}"
+    );
+    let (ok, out) = run(&[
+        "import",
+        "--data-dir",
+        d,
+        "--accept-unknown-event-types",
+        nd.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("1 stored, 1 duplicates, 0 rejected"), "{out}");
+}
+
+#[test]
 fn users_and_keys_are_managed_on_a_data_directory() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();

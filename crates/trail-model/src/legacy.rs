@@ -74,8 +74,16 @@ impl LegacyHit {
             },
             EventForm::Uam => LegacyHit {
                 date_time: dims.event_time_ms.to_string(),
-                data_source_name: dims.data_sources.first().and_then(|d| d.name.clone()),
-                project_name: dims.project.as_ref().and_then(|p| p.name.clone()),
+                data_source_name: dims
+                    .data_sources
+                    .first()
+                    .and_then(|d| d.name.clone())
+                    .or_else(|| target_name(&value, "DATASOURCE")),
+                project_name: dims
+                    .project
+                    .as_ref()
+                    .and_then(|p| p.name.clone())
+                    .or_else(|| target_name(&value, "PROJECT")),
                 record_type: dims.record_type,
                 blob_id: None,
                 user_id: dims.user_id,
@@ -90,6 +98,16 @@ impl LegacyHit {
             },
         })
     }
+}
+
+/// The name of the first target of this type, also when it has no id.
+fn target_name(doc: &Map<String, Value>, kind: &str) -> Option<String> {
+    let default_kind = doc.get("targetType").and_then(Value::as_str);
+    doc.get("targets")?
+        .as_array()?
+        .iter()
+        .filter(|t| t.get("type").and_then(Value::as_str).or(default_kind) == Some(kind))
+        .find_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string))
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@
 //! Formats (`format`): `ndjson` (default; one document per line), `json` (the seed's
 //! `{"hits":[...]}` shape), `csv`. Forms (`form`): `original` (default; each document byte for
 //! byte as stored; in NDJSON a stored document that contains a line break is written compacted,
-//! the only exception), `legacy` (the 14-field hit of `GET /audit`), `uam` (for now only events
-//! stored as UAM: a legacy-stored event stops the export with an error, see [`uam_form`]). CSV
+//! the only exception), `legacy` (the 14-field hit of `GET /audit`), `uam` (UAM events as
+//! stored, legacy records converted, see [`uam_form`]). CSV
 //! columns are the 14 legacy fields for `form=legacy`, else `seq,eventTime,document`.
 //!
 //! The trailer: `{"trailExport":{"events":N,"lastSeq":S,"upTo":U,"sha256":H}}` as the last NDJSON
@@ -156,7 +156,7 @@ pub struct ExportParams {
     #[param(default = "ndjson")]
     format: Option<String>,
     /// `original` (default: documents as stored), `legacy` (the 14-field hit of GET /audit) or
-    /// `uam` (only UAM-stored events for now; a legacy-stored event ends the export with an error).
+    /// `uam` (UAM events as stored; legacy records converted to UAM, see docs/events.md).
     #[param(default = "original")]
     form: Option<String>,
     /// `true`: the body is a gzip file (`application/gzip`).
@@ -468,19 +468,21 @@ pub fn chain_step(previous: &[u8; 32], event_hash: &[u8; 32]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The UAM form of a stored event: the single place where the legacy→UAM mapping belongs.
-///
-/// For now only events stored as UAM are returned (as stored); an event stored in legacy form is
-/// an error naming it, so that an export never silently skips events.
+/// The UAM form of a stored event: UAM events as stored; legacy records converted by
+/// [`trail_model::legacy_to_uam`] (see docs/events.md for what a conversion cannot recover).
 pub(crate) fn uam_form(event: &StoredEvent) -> Result<Cow<'_, str>, String> {
     let dims = trail_model::parse_event(&event.document)
         .map_err(|e| format!("stored event seq {} cannot be parsed: {e}", event.seq))?;
     match dims.form {
         EventForm::Uam => Ok(Cow::Borrowed(&event.document)),
-        EventForm::Legacy => Err(format!(
-            "event '{}' (seq {}) is stored in legacy form and Trail cannot convert legacy records to UAM yet; export with form=original or form=legacy, or narrow the filters to UAM events",
-            dims.id, event.seq
-        )),
+        EventForm::Legacy => trail_model::legacy_to_uam(&event.document)
+            .map(|uam| Cow::Owned(uam.to_string()))
+            .map_err(|e| {
+                format!(
+                    "event '{}' (seq {}) cannot be converted to UAM: {e}",
+                    dims.id, event.seq
+                )
+            }),
     }
 }
 

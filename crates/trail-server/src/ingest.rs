@@ -14,6 +14,11 @@
 //! stored. A valid batch goes to the store in one atomic `append`, and the answer is sent only
 //! after it returned, i.e. once the batch is durable.
 //!
+//! UAM events are also checked against the catalogue (`trail_model::validate`): envelope,
+//! known `auditPayload.type` and version, allowed enum values. Unknown event types are refused
+//! unless [`crate::ServerConfig::accept_unknown_event_types`] is set; then they are stored and
+//! counted in the answer's `unknownEventTypes`.
+//!
 //! Size: bodies over [`crate::ServerConfig::max_body_bytes`] are refused with 413, both as sent
 //! and after gzip decompression (`Content-Encoding: gzip`), so a gzip bomb is stopped at the
 //! limit rather than inflated into memory.
@@ -29,6 +34,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use trail_model::{validate_event, Checked};
 use trail_store::{AppendResult, NewEvent, Permission};
 use utoipa::ToSchema;
 
@@ -48,6 +54,10 @@ pub struct IngestResponse {
     pub first_seq: Option<u64>,
     /// Sequence number of the last event stored; null if none was.
     pub last_seq: Option<u64>,
+    /// UAM events of the batch whose `auditPayload.type` the catalogue does not know (only with
+    /// `--accept-unknown-event-types`; absent when 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_event_types: Option<u64>,
 }
 
 /// Ingests a batch of events; durable when answered.
@@ -79,9 +89,11 @@ pub async fn ingest(
     let limit = shared.app.config.max_body_bytes;
     let bytes = read_body(&headers, body, limit).await?;
     let ndjson = is_ndjson(&headers);
-    let batch = tokio::task::spawn_blocking(move || parse_batch(&bytes, ndjson))
-        .await
-        .map_err(|e| ApiError::Internal(format!("ingest parser task failed: {e}")))??;
+    let accept_unknown = shared.app.config.accept_unknown_event_types;
+    let (batch, unknown) =
+        tokio::task::spawn_blocking(move || parse_batch_checked(&bytes, ndjson, accept_unknown))
+            .await
+            .map_err(|e| ApiError::Internal(format!("ingest parser task failed: {e}")))??;
     let report = shared.app.store.append(batch).await?;
     let stored: Vec<u64> = report
         .results
@@ -96,6 +108,7 @@ pub async fn ingest(
         duplicates: report.duplicates,
         first_seq: stored.iter().copied().min(),
         last_seq: stored.iter().copied().max(),
+        unknown_event_types: (unknown > 0).then_some(unknown as u64),
     }))
 }
 
@@ -220,8 +233,52 @@ fn not_json(message: String) -> ApiError {
     }
 }
 
-/// Splits a body into events and validates each one (see the module docs for the forms).
+/// Parses each event and checks UAM events against the catalogue, counting accepted unknown
+/// event types.
+struct Checker {
+    accept_unknown: bool,
+    unknown: usize,
+}
+
+impl Checker {
+    fn parse(&mut self, doc: &str) -> Result<NewEvent, trail_model::EventError> {
+        let event = NewEvent::parse(doc)?;
+        if event.dims.form == trail_model::EventForm::Uam {
+            if let Checked::UnknownType(_) = validate_event(doc, self.accept_unknown)? {
+                self.unknown += 1;
+            }
+        }
+        Ok(event)
+    }
+}
+
+/// Splits a body into events and validates each one (see the module docs for the forms),
+/// refusing unknown UAM event types.
+#[cfg(test)]
 pub fn parse_batch(bytes: &[u8], ndjson: bool) -> Result<Vec<NewEvent>, ApiError> {
+    parse_batch_checked(bytes, ndjson, false).map(|(events, _)| events)
+}
+
+/// [`parse_batch`], accepting unknown UAM event types when asked; also returns how many there
+/// were.
+pub fn parse_batch_checked(
+    bytes: &[u8],
+    ndjson: bool,
+    accept_unknown: bool,
+) -> Result<(Vec<NewEvent>, usize), ApiError> {
+    let mut checker = Checker {
+        accept_unknown,
+        unknown: 0,
+    };
+    let events = split_batch(bytes, ndjson, &mut checker)?;
+    Ok((events, checker.unknown))
+}
+
+fn split_batch(
+    bytes: &[u8],
+    ndjson: bool,
+    checker: &mut Checker,
+) -> Result<Vec<NewEvent>, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         ApiError::bad_request(format!("the body is not UTF-8 ({e}); send JSON in UTF-8"))
     })?;
@@ -233,14 +290,14 @@ pub fn parse_batch(bytes: &[u8], ndjson: bool) -> Result<Vec<NewEvent>, ApiError
         ));
     }
     if ndjson {
-        return parse_ndjson(text);
+        return parse_ndjson(text, checker);
     }
     let events = match start.as_bytes()[0] {
         b'[' => {
             let items: Vec<Box<RawValue>> = serde_json::from_str(text).map_err(|e| {
                 not_json(format!("the body is not a valid JSON array of events: {e}"))
             })?;
-            parse_items(items.iter().map(|r| r.get()))?
+            parse_items(items.iter().map(|r| r.get()), checker)?
         }
         b'{' => {
             let mut values = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
@@ -257,11 +314,11 @@ pub fn parse_batch(bytes: &[u8], ndjson: bool) -> Result<Vec<NewEvent>, ApiError
                 None => return Err(ApiError::bad_request("the body holds no JSON value")),
             };
             if values.next().is_some() {
-                return parse_ndjson(text);
+                return parse_ndjson(text, checker);
             }
             match hits_of(first)? {
-                Some(hits) => parse_items(hits.iter().map(|r| r.get()))?,
-                None => parse_items(std::iter::once(first.get()))?,
+                Some(hits) => parse_items(hits.iter().map(|r| r.get()), checker)?,
+                None => parse_items(std::iter::once(first.get()), checker)?,
             }
         }
         _ => {
@@ -299,22 +356,26 @@ fn hits_of(value: &RawValue) -> Result<Option<Vec<Box<RawValue>>>, ApiError> {
     }
 }
 
-fn parse_items<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<NewEvent>, ApiError> {
+fn parse_items<'a>(
+    items: impl Iterator<Item = &'a str>,
+    checker: &mut Checker,
+) -> Result<Vec<NewEvent>, ApiError> {
     items
         .enumerate()
-        .map(|(i, doc)| NewEvent::parse(doc).map_err(|e| invalid(Some(i), None, e)))
+        .map(|(i, doc)| checker.parse(doc).map_err(|e| invalid(Some(i), None, e)))
         .collect()
 }
 
-fn parse_ndjson(text: &str) -> Result<Vec<NewEvent>, ApiError> {
+fn parse_ndjson(text: &str, checker: &mut Checker) -> Result<Vec<NewEvent>, ApiError> {
     let mut events = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
             continue;
         }
-        let event =
-            NewEvent::parse(line).map_err(|e| invalid(Some(events.len()), Some(i + 1), e))?;
+        let event = checker
+            .parse(line)
+            .map_err(|e| invalid(Some(events.len()), Some(i + 1), e))?;
         events.push(event);
     }
     if events.is_empty() {

@@ -13,6 +13,9 @@
 //! - `params`: the `GET /audit` query string, parsed by hand so repeated parameters work.
 //! - `audit`: `GET /audit`, `GET /audit/{recordId}`, `GET /audit/apikey/activity`.
 //! - `ingest`: `POST /v1/events` in its body forms, gzip, the body-size limit.
+//! - `event_types`: `GET /v1/event-types`, the UAM catalogue.
+//! - `events`: `GET /v1/events` (native UAM search with cursor pagination) and
+//!   `GET /v1/events/{id}?format=uam|legacy`.
 //! - `admin`: `/v1/keys`, `/v1/users`, `/v1/me`.
 //! - `health`: `/healthz` and `/readyz`.
 //! - `export_configs`: `/v1/export-configs` (scheduled exports, run by `trail-export`).
@@ -24,6 +27,8 @@ mod admin;
 mod audit;
 mod auth;
 pub mod error;
+mod event_types;
+mod events;
 pub mod export;
 mod export_configs;
 mod health;
@@ -68,6 +73,9 @@ pub struct ServerConfig {
     pub failed_auth_audit_per_minute: u32,
     /// `tenantId` of the events Trail writes about itself. Default `trail`.
     pub tenant_id: String,
+    /// Store UAM events whose `auditPayload.type` the catalogue does not know (counted in the
+    /// ingest answer as `unknownEventTypes`) instead of refusing them. Default false.
+    pub accept_unknown_event_types: bool,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +84,7 @@ impl Default for ServerConfig {
             max_body_bytes: 64 << 20,
             failed_auth_audit_per_minute: 10,
             tenant_id: "trail".to_string(),
+            accept_unknown_event_types: false,
         }
     }
 }
@@ -157,7 +166,9 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(audit::search))
         .route("/audit/apikey/activity", get(audit::key_activity))
         .route("/audit/{recordId}", get(audit::one_record))
-        .route("/v1/events", post(ingest::ingest))
+        .route("/v1/events", post(ingest::ingest).get(events::search))
+        .route("/v1/events/{id}", get(events::one_event))
+        .route("/v1/event-types", get(event_types::event_types))
         .route("/v1/keys", post(admin::create_key).get(admin::list_keys))
         .route("/v1/keys/{id}", delete(admin::revoke_key))
         .route("/v1/users", get(admin::list_users).post(admin::create_user))

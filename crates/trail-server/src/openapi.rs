@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{admin, audit, error, export, export_configs, health, ingest};
+use crate::{admin, audit, error, event_types, events, export, export_configs, health, ingest};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -23,6 +23,9 @@ use crate::{admin, audit, error, export, export_configs, health, ingest};
         audit::key_activity,
         export::export,
         ingest::ingest,
+        events::search,
+        events::one_event,
+        event_types::event_types,
         admin::create_key,
         admin::list_keys,
         admin::revoke_key,
@@ -49,6 +52,9 @@ use crate::{admin, audit, error, export, export_configs, health, ingest};
         audit::IdFacet,
         audit::NameFacet,
         ingest::IngestResponse,
+        events::EventsPage,
+        events::UamFacets,
+        events::FacetCount,
         admin::PermissionName,
         admin::UserView,
         admin::KeyView,
@@ -72,6 +78,7 @@ use crate::{admin, audit, error, export, export_configs, health, ingest};
     tags(
         (name = "audit", description = "Immuta-compatible audit search"),
         (name = "ingest", description = "Writing events"),
+        (name = "events", description = "Native UAM events: search, one event, the catalogue"),
         (name = "keys", description = "API keys"),
         (name = "users", description = "Users and permissions"),
         (name = "health", description = "Probes"),

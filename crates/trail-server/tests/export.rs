@@ -128,7 +128,7 @@ fn csv_has_a_header_one_row_per_event_and_a_hash_trailer_line() {
 }
 
 #[test]
-fn form_uam_exports_uam_events_and_a_legacy_event_ends_the_stream_without_trailer() {
+fn form_uam_exports_uam_events_as_stored_and_converts_legacy_records() {
     let s = start();
     load_fixture(&s, 5);
     // Trail's own records (the fixture's ingest is not audited, searches are) are UAM.
@@ -144,34 +144,35 @@ fn form_uam_exports_uam_events_and_a_legacy_event_ends_the_stream_without_traile
     }
     assert_eq!(trailer_of(lines[3])["events"], 3);
 
-    // Unfiltered, the first event is a legacy record: error, no trailer, no silent skip.
-    let (body, failed) = read_to_failure(&s, "/v1/export?form=uam");
-    assert!(failed, "the stream must end abnormally: {body}");
-    assert!(!body.contains("trailExport"), "{body}");
-    // With the framing, the client is told why.
-    let (body, failed) = read_to_failure(&s, "/v1/export?form=uam&frame=true");
-    assert!(!failed, "a framed stream ends cleanly after its X frame");
-    assert!(body.starts_with("X "), "{body}");
-    assert!(body.contains("legacy form"), "{body}");
-    assert!(!body.contains("trailExport"));
-}
-
-/// The body of a 200 response as far as it could be read, and whether reading it failed.
-fn read_to_failure(s: &TestServer, path: &str) -> (String, bool) {
-    let resp = ureq::get(&format!("{}{path}", s.base))
-        .set("Authorization", &s.admin_key)
-        .call()
-        .unwrap();
-    let mut body = Vec::new();
-    let mut reader = resp.into_reader();
-    let mut buf = [0u8; 4096];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => return (String::from_utf8_lossy(&body).into_owned(), false),
-            Ok(n) => body.extend_from_slice(&buf[..n]),
-            Err(_) => return (String::from_utf8_lossy(&body).into_owned(), true),
+    // Unfiltered, the fixture's legacy records come out converted, none skipped.
+    // Each export is audited too, so the second one is pinned to the first one's snapshot.
+    let original = ok(export(&s, ""));
+    let up_to = trailer_of(original.text.lines().last().unwrap())["upTo"].clone();
+    let uam = ok(export(&s, &format!("form=uam&upTo={up_to}")));
+    let (orig_lines, uam_lines): (Vec<&str>, Vec<&str>) =
+        (original.text.lines().collect(), uam.text.lines().collect());
+    assert_eq!(orig_lines.len(), uam_lines.len());
+    let mut converted = 0;
+    for (o, u) in orig_lines.iter().zip(&uam_lines).take(orig_lines.len() - 1) {
+        let (o, u): (Value, Value) = (
+            serde_json::from_str(o).unwrap(),
+            serde_json::from_str(u).unwrap(),
+        );
+        assert_eq!(o["id"], u["id"], "same event, same order");
+        assert!(
+            u["eventTimestamp"].is_string() && u["auditPayload"].is_object(),
+            "{u}"
+        );
+        if let Some(record_type) = o.get("recordType") {
+            assert_eq!(&u["auditPayload"]["legacyRecordType"], record_type, "{u}");
+            converted += 1;
         }
     }
+    assert!(converted >= 5, "the legacy fixture records were converted");
+    assert_eq!(
+        trailer_of(uam_lines[uam_lines.len() - 1])["events"],
+        trailer_of(orig_lines[orig_lines.len() - 1])["events"]
+    );
 }
 
 /// A raw HTTP/1.0 GET: the body exactly as sent (no client-side decoding).

@@ -11,3 +11,4 @@ mod seed;
 mod self_audit;
 mod service;
 mod support;
+mod uam;

@@ -32,14 +32,16 @@ fn the_openapi_document_parses_and_lists_every_path_with_its_methods() {
     let doc: Value = r.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 17] = [
+    let expected: [(&str, &[&str]); 19] = [
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/openapi.json", &["get"]),
         ("/audit", &["get"]),
         ("/audit/{recordId}", &["get"]),
         ("/audit/apikey/activity", &["get"]),
-        ("/v1/events", &["post"]),
+        ("/v1/events", &["post", "get"]),
+        ("/v1/events/{id}", &["get"]),
+        ("/v1/event-types", &["get"]),
         ("/v1/keys", &["get", "post"]),
         ("/v1/keys/{id}", &["delete"]),
         ("/v1/users", &["get", "post"]),

@@ -7,10 +7,11 @@
 //!   on a throwaway cluster with durable settings.
 //! - `cargo xtask with-postgres CMD...`: runs CMD with a throwaway PostgreSQL and the
 //!   `TRAIL_TEST_*` variables set (e.g. `cargo xtask with-postgres cargo test -p trail-postgres`).
+//! - `cargo xtask docs`: regenerates docs/events.md from the UAM catalogue.
 
-mod postgres;
-
+mod docs;
 mod moto;
+mod postgres;
 
 use std::process::Command;
 
@@ -82,8 +83,9 @@ fn main() -> Result<()> {
                 &env,
             )
         }
+        Some("docs") => docs::generate(),
         _ => bail!(
-            "usage: cargo xtask test | cargo xtask bench [N] | cargo xtask bench-postgres [N] | cargo xtask with-postgres CMD..."
+            "usage: cargo xtask test | cargo xtask bench [N] | cargo xtask bench-postgres [N] | cargo xtask with-postgres CMD... | cargo xtask docs"
         ),
     }
 }
