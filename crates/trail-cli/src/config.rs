@@ -133,6 +133,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     if let Some(t) = &args.tenant_id {
         config.tenant_id = t.clone();
     }
+    let embedded_store = store.is_some();
     let location = match &store {
         Some(_) => format!("data directory {}", data_dir.display()),
         None => "PostgreSQL store".to_string(),
@@ -152,19 +153,26 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         let addr = listener.local_addr()?;
         let events = audit.stats().await?.events;
         banner(&addr.to_string(), &location, &data_dir, events, key.as_deref(), cast.as_ref());
-        let exports = Arc::new(
-            trail_export::ExportService::open(&data_dir, audit.clone(), Default::default())
-                .context("cannot open the export database (exports.redb)")?,
-        );
+        // Scheduled exports keep their state in the data directory, so they run on the
+        // embedded store only: PostgreSQL nodes would each run (and double) every export.
+        let exports = match embedded_store {
+            true => Some(Arc::new(
+                trail_export::ExportService::open(&data_dir, audit.clone(), Default::default())
+                    .context("cannot open the export database (exports.redb)")?,
+            )),
+            false => None,
+        };
         let (stop_exports, stop_rx) = tokio::sync::watch::channel(false);
-        let scheduler = tokio::spawn(exports.clone().schedule(stop_rx));
-        let state = trail_server::AppState { store: audit, meta, config, exports: Some(exports) };
+        let scheduler = exports.clone().map(|e| tokio::spawn(e.schedule(stop_rx)));
+        let state = trail_server::AppState { store: audit, meta, config, exports };
         trail_server::serve(listener, state, async move {
             shutdown_signal().await;
             let _ = stop_exports.send(true);
         })
         .await?;
-        let _ = scheduler.await;
+        if let Some(scheduler) = scheduler {
+            let _ = scheduler.await;
+        }
         tracing::info!("stopped cleanly; the store is synced");
         Ok::<(), anyhow::Error>(())
     })?;

@@ -278,10 +278,10 @@ fn resume_refuses_other_options_and_exit_codes_say_what_happened() {
     let (code, err) = run(&url, &["-o", gs, "--min-date", "soon"]);
     assert_eq!(code, Some(3));
     assert!(err.contains("parameter minDate"), "{err}");
-    // A legacy event under --form uam: the server stops the export and says why.
+    // Legacy records under --form uam are converted by the server: a complete download.
     let (code, err) = run(&url, &["-o", gs, "--form", "uam"]);
-    assert_eq!(code, Some(5), "{err}");
-    assert!(err.contains("legacy form"), "{err}");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("complete"), "{err}");
     std::fs::remove_file(&g).ok();
     std::fs::remove_file(dir.path().join("b.ndjson.trail-resume")).ok();
     let stopped = served.stop();
