@@ -75,6 +75,7 @@ fn generate(n: usize) -> Vec<Value> {
                     "eventTimestamp": iso(t),
                     "tenantId": "t1",
                     "action": "QUERY",
+                    "targetType": "DATASOURCE",
                     "actionStatus": STATUSES[r.next(3) as usize],
                     "actor": {"type": "USER", "id": format!("user{profile}@example.com"), "profileId": profile},
                     "targets": targets,
