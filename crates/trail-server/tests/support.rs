@@ -66,6 +66,35 @@ pub fn start_with_exports() -> TestServer {
 
 pub fn start_in_with(dir: TempDir, config: ServerConfig, with_exports: bool) -> TestServer {
     let path = dir.path().to_path_buf();
+    let make = move || async move {
+        let store = EmbeddedStore::open(&path).expect("open store");
+        let meta: Arc<dyn MetadataStore> = Arc::new(store.metadata());
+        let store: Arc<dyn trail_store::AuditStore> = Arc::new(store);
+        let exports = with_exports.then(|| {
+            Arc::new(
+                trail_export::ExportService::open(&path, store.clone(), Default::default())
+                    .expect("open exports.redb"),
+            )
+        });
+        (store, meta, exports)
+    };
+    launch(make, config, Some(dir))
+}
+
+/// What a test server runs on.
+type ServerStores = (
+    Arc<dyn trail_store::AuditStore>,
+    Arc<dyn MetadataStore>,
+    Option<Arc<trail_export::ExportService>>,
+);
+
+/// Runs a server on its own thread and runtime, on the stores `make` opens there (so a
+/// PostgreSQL pool lives on that runtime), with a bootstrap admin.
+fn launch<F, Fut>(make: F, config: ServerConfig, dir: Option<TempDir>) -> TestServer
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ServerStores>,
+{
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -74,21 +103,13 @@ pub fn start_in_with(dir: TempDir, config: ServerConfig, with_exports: bool) -> 
             .enable_all()
             .build()?;
         rt.block_on(async move {
-            let store = EmbeddedStore::open(&path).expect("open store");
-            let meta: Arc<dyn MetadataStore> = Arc::new(store.metadata());
+            let (store, meta, exports) = make().await;
             let admin = ensure_bootstrap_admin(meta.as_ref(), None)
                 .await
                 .expect("bootstrap");
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr: SocketAddr = listener.local_addr()?;
             addr_tx.send((addr, admin)).expect("report address");
-            let store: Arc<dyn trail_store::AuditStore> = Arc::new(store);
-            let exports = with_exports.then(|| {
-                Arc::new(
-                    trail_export::ExportService::open(&path, store.clone(), Default::default())
-                        .expect("open exports.redb"),
-                )
-            });
             let state = AppState {
                 store,
                 meta,
@@ -107,7 +128,7 @@ pub fn start_in_with(dir: TempDir, config: ServerConfig, with_exports: bool) -> 
         base: format!("http://{addr}"),
         admin_key: admin.secret,
         admin_profile_id: admin.profile_id,
-        dir: Some(dir),
+        dir,
         stop: Some(stop_tx),
         thread: Some(thread),
         agent: ureq::AgentBuilder::new()
@@ -132,46 +153,11 @@ pub type StoreFactory = Box<
 /// Like [`start_with`], on the stores `make` opens (no data directory to hand back).
 #[allow(dead_code)] // used by crates/trail-conformance, which includes this file
 pub fn start_on(make: StoreFactory, config: ServerConfig) -> TestServer {
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        rt.block_on(async move {
-            let (store, meta) = make().await;
-            let admin = ensure_bootstrap_admin(meta.as_ref(), None)
-                .await
-                .expect("bootstrap");
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let addr: SocketAddr = listener.local_addr()?;
-            addr_tx.send((addr, admin)).expect("report address");
-            let state = AppState {
-                store,
-                meta,
-                config,
-                exports: None,
-            };
-            serve(listener, state, async move {
-                let _ = stop_rx.await;
-            })
-            .await
-        })
-    });
-    let (addr, admin) = addr_rx.recv().expect("server started");
-    let admin = admin.expect("a fresh store gets a bootstrap admin");
-    TestServer {
-        base: format!("http://{addr}"),
-        admin_key: admin.secret,
-        admin_profile_id: admin.profile_id,
-        dir: None,
-        stop: Some(stop_tx),
-        thread: Some(thread),
-        agent: ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(60))
-            .build(),
-    }
+    let make = move || async move {
+        let (store, meta) = make().await;
+        (store, meta, None)
+    };
+    launch(make, config, None)
 }
 
 impl TestServer {
