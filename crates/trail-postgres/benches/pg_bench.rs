@@ -18,102 +18,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{json, Value};
-use trail_model::{timefmt, LegacyHit, Outcome, SearchAnswer, SearchQuery, SortOrder};
+use serde_json::json;
+
 use trail_postgres::{testdb, PgOptions, PostgresStore};
 use trail_store::{AuditStore, NewEvent};
 
 const WRITERS: usize = 2;
 const RUNS: usize = 7;
 
-fn shared_bench() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench")
-}
-
-fn query_from(params: &Value) -> SearchQuery {
-    let mut q = SearchQuery::new();
-    let ints = |k: &str| {
-        params
-            .get(k)
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_i64).collect())
-            .unwrap_or_default()
-    };
-    q.data_source_ids = ints("dataSourceId");
-    q.project_ids = ints("projectId");
-    q.profile_ids = ints("profileId");
-    if let Some(rt) = params.get("recordType").and_then(Value::as_str) {
-        q.record_types = vec![rt.to_string()];
-    }
-    if let Some(o) = params.get("outcome").and_then(Value::as_str) {
-        q.outcomes = vec![Outcome::parse(o).expect("known outcome")];
-    }
-    q.min_time_ms = params
-        .get("minDate")
-        .and_then(Value::as_str)
-        .and_then(timefmt::parse_iso_ms);
-    q.max_time_ms = params
-        .get("maxDate")
-        .and_then(Value::as_str)
-        .and_then(timefmt::parse_iso_ms);
-    q.purpose = params.get("purpose").and_then(Value::as_i64);
-    q.offset = params.get("offset").and_then(Value::as_u64).unwrap_or(0);
-    q.size = params.get("size").and_then(Value::as_u64).unwrap_or(50) as usize;
-    if params.get("sortOrder").and_then(Value::as_str) == Some("asc") {
-        q.sort_order = SortOrder::Asc;
-    }
-    q
-}
-
-/// The answer in the peers' JSON shape, as the server renders it.
-fn render(a: &SearchAnswer) -> Value {
-    let hits: Vec<Value> = a
-        .hits
-        .iter()
-        .map(|h| serde_json::to_value(LegacyHit::from_document(&h.document).unwrap()).unwrap())
-        .collect();
-    let ids = |v: &[trail_model::FacetEntry]| {
-        v.iter()
-            .map(|f| json!({"name": f.name, "id": f.id, "count": f.count.to_string()}))
-            .collect::<Vec<_>>()
-    };
-    let names = |v: &[trail_model::NameCount]| {
-        v.iter()
-            .map(|f| json!({"name": f.name, "count": f.count.to_string()}))
-            .collect::<Vec<_>>()
-    };
-    json!({
-        "hits": hits,
-        "facets": {
-            "datasources": ids(&a.facets.datasources),
-            "projects": ids(&a.facets.projects),
-            "users": ids(&a.facets.users),
-            "recordTypes": names(&a.facets.record_types),
-            "outcomes": names(&a.facets.outcomes),
-        },
-        "minDate": a.min_time_ms.map(timefmt::format_iso_ms),
-        "maxDate": a.max_time_ms.map(timefmt::format_iso_ms),
-        "count": a.count,
-    })
-}
-
-fn same_as_reference(mine: &Value, reference: &Value) -> bool {
-    let times = |v: &Value| {
-        v["hits"]
-            .as_array()
-            .map(|h| h.iter().map(|x| x["dateTime"].clone()).collect::<Vec<_>>())
-    };
-    times(mine) == times(reference)
-        && mine["count"] == reference["count"]
-        && mine["minDate"] == reference["minDate"]
-        && mine["maxDate"] == reference["maxDate"]
-        && mine["facets"] == reference["facets"]
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
+#[path = "../../trail-store/benches/support/peer_suite.rs"]
+mod peer_suite;
 
 fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
@@ -225,36 +139,7 @@ fn main() {
         (vacuum_s, size, heap)
     });
 
-    let suite: Value = serde_json::from_str(
-        &std::fs::read_to_string(shared_bench().join("queries.json")).unwrap(),
-    )
-    .unwrap();
-    let reference: Option<Value> = (n == 1_000_000)
-        .then(|| {
-            std::fs::read_to_string(
-                shared_bench().join("results/reference_answers_n1000000_seed42.json"),
-            )
-            .ok()
-        })
-        .flatten()
-        .map(|s| serde_json::from_str(&s).unwrap());
-    let mut rows = Vec::new();
-    for q in suite["queries"].as_array().unwrap() {
-        let name = q["name"].as_str().unwrap();
-        let query = query_from(&q["params"]);
-        let first = render(&rt.block_on(store.search(query.clone())).unwrap());
-        let mut times = Vec::new();
-        for _ in 0..RUNS {
-            let t = Instant::now();
-            let a = rt.block_on(store.search(query.clone())).unwrap();
-            std::hint::black_box(serde_json::to_vec(&render(&a)).unwrap());
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        let matches = reference
-            .as_ref()
-            .map(|r| same_as_reference(&first, &r[name]));
-        rows.push(json!({"name": name, "median_ms": median(times.clone()), "max_ms": times.iter().cloned().fold(0.0, f64::max), "count": first["count"], "matches_reference": matches}));
-    }
+    let rows = peer_suite::run(n, RUNS, |q| rt.block_on(store.search(q.clone())).unwrap());
 
     println!("\n## Trail PostgreSQL backend, N = {n}\n");
     println!("| metric | value |\n|---|---:|");
