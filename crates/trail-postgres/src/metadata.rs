@@ -9,12 +9,10 @@
 //! duration of a request already past authentication).
 
 use async_trait::async_trait;
-use rand::RngCore;
-use sha2::Digest;
 use subtle::ConstantTimeEq;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
-use trail_store::metadata::MIN_SECRET_LEN;
+use trail_store::metadata::{check_chosen_secret, key_hash, new_key_secret};
 use trail_store::{ApiKeyInfo, MetadataStore, NewUser, Permission, User};
 
 use crate::{db_err, now_ms, PostgresStore, StoreError};
@@ -91,7 +89,7 @@ impl PostgresStore {
         name: &str,
         secret: &str,
     ) -> Result<ApiKeyInfo, StoreError> {
-        let hash: [u8; 32] = sha2::Sha256::digest(secret.as_bytes()).into();
+        let hash: [u8; 32] = key_hash(secret);
         let client = self.client().await?;
         let res = client
             .query_one(
@@ -217,9 +215,7 @@ impl MetadataStore for PostgresStore {
         profile_id: i64,
         name: &str,
     ) -> Result<(ApiKeyInfo, String), StoreError> {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let secret = hex::encode(bytes);
+        let secret = new_key_secret();
         let info = self.insert_key(profile_id, name, &secret).await?;
         Ok((info, secret))
     }
@@ -230,11 +226,7 @@ impl MetadataStore for PostgresStore {
         name: &str,
         secret: &str,
     ) -> Result<ApiKeyInfo, StoreError> {
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(StoreError::Invalid(format!(
-                "an API key must be at least {MIN_SECRET_LEN} characters"
-            )));
-        }
+        check_chosen_secret(secret)?;
         self.insert_key(profile_id, name, secret).await
     }
 
@@ -271,7 +263,7 @@ impl MetadataStore for PostgresStore {
     }
 
     async fn authenticate(&self, secret: &str) -> Result<Option<(User, ApiKeyInfo)>, StoreError> {
-        let hash: [u8; 32] = sha2::Sha256::digest(secret.as_bytes()).into();
+        let hash: [u8; 32] = key_hash(secret);
         let client = self.client().await?;
         let row = client
             .query_opt(

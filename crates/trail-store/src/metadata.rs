@@ -129,9 +129,27 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn sha256(s: &str) -> [u8; 32] {
+/// What a backend stores of an API key: the SHA-256 of its secret, never the secret.
+pub fn key_hash(secret: &str) -> [u8; 32] {
     use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes()).into()
+    sha2::Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A new API key secret: 256 random bits from the OS, hex-encoded.
+pub fn new_key_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Refuses an operator-chosen secret too short to be a key.
+pub fn check_chosen_secret(secret: &str) -> Result<(), StoreError> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(StoreError::Invalid(format!(
+            "an API key must be at least {MIN_SECRET_LEN} characters"
+        )));
+    }
+    Ok(())
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
@@ -255,7 +273,7 @@ impl RedbMetadata {
         name: &str,
         secret: &str,
     ) -> Result<ApiKeyInfo, StoreError> {
-        let hash = sha256(secret);
+        let hash = key_hash(secret);
         let tx = self.db.begin_write()?;
         let info = {
             if tx.open_table(USERS)?.get(profile_id)?.is_none() {
@@ -297,9 +315,7 @@ impl RedbMetadata {
         profile_id: i64,
         name: &str,
     ) -> Result<(ApiKeyInfo, String), StoreError> {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let secret = hex::encode(bytes);
+        let secret = new_key_secret();
         let info = self.insert_key(profile_id, name, &secret)?;
         Ok((info, secret))
     }
@@ -310,11 +326,7 @@ impl RedbMetadata {
         name: &str,
         secret: &str,
     ) -> Result<ApiKeyInfo, StoreError> {
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(StoreError::Invalid(format!(
-                "an API key must be at least {MIN_SECRET_LEN} characters"
-            )));
-        }
+        check_chosen_secret(secret)?;
         self.insert_key(profile_id, name, secret)
     }
 
@@ -354,7 +366,7 @@ impl RedbMetadata {
         &self,
         secret: &str,
     ) -> Result<Option<(User, ApiKeyInfo)>, StoreError> {
-        let hash = sha256(secret);
+        let hash = key_hash(secret);
         let tx = self.db.begin_read()?;
         let by_hash = tx.open_table(KEY_BY_HASH)?;
         let Some(id) = by_hash.get(hash.as_slice())? else {
