@@ -34,7 +34,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::audit::{query_draft, scope_of};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::params::parse_audit_query;
+use crate::params::{self, parse_audit_query};
 use crate::SharedState;
 
 /// Largest `size` of one page.
@@ -43,18 +43,6 @@ pub const MAX_PAGE: usize = 1_000;
 pub const SCAN_BUDGET: usize = 200_000;
 const CHUNK: usize = 1_024;
 
-/// The `GET /audit` filters `GET /v1/events` passes to the index.
-const INDEX_PARAMETERS: [&str; 9] = [
-    "dataSourceId",
-    "projectId",
-    "profileId",
-    "recordType",
-    "outcome",
-    "minDate",
-    "maxDate",
-    "blobId",
-    "purpose",
-];
 /// The UAM filters answered from the documents, and paging.
 const UAM_PARAMETERS: [&str; 14] = [
     "eventType",
@@ -510,7 +498,7 @@ fn parse_events_query(raw: &str) -> Result<EventsQuery, ApiError> {
     let mut seen: Vec<String> = Vec::new();
     for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
         let (name, value) = (name.as_ref(), value.as_ref());
-        if INDEX_PARAMETERS.contains(&name) {
+        if params::filter_parameters().contains(&name) {
             passed.append_pair(name, value);
             continue;
         }
@@ -519,7 +507,7 @@ fn parse_events_query(raw: &str) -> Result<EventsQuery, ApiError> {
                 name,
                 format!(
                     "unknown parameter '{name}'; this endpoint accepts {}, {} (names are case-sensitive)",
-                    INDEX_PARAMETERS.join(", "),
+                    params::filter_parameters().join(", "),
                     UAM_PARAMETERS.join(", ")
                 ),
             ));
