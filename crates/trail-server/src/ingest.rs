@@ -153,9 +153,10 @@ pub(crate) async fn read_body(
         None | Some("") | Some("identity") => false,
         Some("gzip") | Some("x-gzip") => true,
         Some(other) => {
+            discard(&mut body).await;
             return Err(ApiError::UnsupportedMediaType(format!(
                 "Content-Encoding '{other}' is not supported; send the body uncompressed or gzip-compressed"
-            )))
+            )));
         }
     };
     let mut raw = Vec::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);

@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
@@ -245,8 +245,21 @@ async fn request_context(mut req: Request, next: Next) -> Response {
         .unwrap_or_else(selfaudit::uuid_v4);
     req.extensions_mut().insert(RequestId(id.clone()));
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let carries_body = req.version() == axum::http::Version::HTTP_11
+        && (req.headers().contains_key(header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0"));
     let started = Instant::now();
     let mut resp = next.run(req).await;
+    // A request refused before its body was read (bad key, bad encoding) leaves the rest of
+    // the body unread; hyper then drops the connection after the response. Saying so lets a
+    // pooling client open a new connection instead of reusing a closing one.
+    if carries_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     tracing::info!(
         %method,
         path,

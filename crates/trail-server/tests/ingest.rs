@@ -185,6 +185,36 @@ fn empty_and_non_json_bodies_are_400() {
 }
 
 #[test]
+fn requests_refused_before_their_body_is_read_close_the_connection_so_clients_do_not_reuse_it() {
+    let s = start();
+    let body = br#"{"id": "x"}"#;
+    // Refused for its encoding, and refused for its key: neither reads the body first.
+    let r = s.call(
+        "POST",
+        "/v1/events",
+        Some(&s.admin_key),
+        &[("Content-Encoding", "br")],
+        Some(body),
+    );
+    assert_eq!(r.status, 415);
+    assert_eq!(r.header("connection"), Some("close"));
+    let r = s.call("POST", "/v1/events", Some("not-a-key"), &[], Some(body));
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("connection"), Some("close"));
+    // A refused request without a body keeps the connection.
+    let r = s.call("GET", "/audit?size=nope", Some(&s.admin_key), &[], None);
+    assert_eq!(r.status, 400);
+    assert_ne!(r.header("connection"), Some("close"));
+    // The pooled client keeps working across many refused-then-accepted requests.
+    for _ in 0..50 {
+        let (status, _) = post(&s, &[("Content-Encoding", "br")], b"{}");
+        assert_eq!(status, 415);
+        let (status, _) = post(&s, &[("Content-Encoding", "gzip")], b"not gzip");
+        assert_eq!(status, 400);
+    }
+}
+
+#[test]
 fn bodies_over_the_limit_get_413_naming_it_also_after_gzip_decompression() {
     let limit = 4096;
     let s = start_with(ServerConfig {
