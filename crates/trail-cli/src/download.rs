@@ -25,6 +25,7 @@ use flate2::Compression;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use trail_server::export_chain::ExportChain;
 
 /// Exit codes of `trail download` (also listed in its `--help`).
 pub mod exit {
@@ -558,10 +559,19 @@ impl Download<'_> {
             Some(t) => t,
             None => return Attempt::Fail(exit::BROKEN, format!("unreadable trailer: {trailer}")),
         };
-        let expected_chain = self
-            .state
-            .as_ref()
-            .map_or_else(|| "0".repeat(64), |s| s.chain.clone());
+        let restored = match &self.state {
+            None => Ok(ExportChain::new()),
+            Some(s) => ExportChain::from_token(&s.chain, s.count),
+        };
+        let expected_chain = match restored {
+            Ok(c) => hex::encode(c.digest()),
+            Err(e) => {
+                return Attempt::Fail(
+                    exit::BROKEN,
+                    format!("the last checkpoint is unusable: {e}"),
+                )
+            }
+        };
         if events != out.events || chain != expected_chain {
             return Attempt::Fail(
                 exit::BROKEN,

@@ -51,7 +51,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use bytes::{BufMut, BytesMut};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use sha2::Digest;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{IsolationLevel, NoTls, Row};
@@ -474,9 +473,15 @@ impl AuditStore for PostgresStore {
             .map_err(db_err)?;
         let writer = BinaryCopyInWriter::new(sink, &EVENT_TYPES);
         let mut writer = std::pin::pin!(writer);
-        for (seq, e) in &to_store {
+        let hashes = {
+            let docs: Vec<&[u8]> = to_store
+                .iter()
+                .map(|(_, e)| e.document.as_bytes())
+                .collect();
+            trail_store::event_hash::sha256_many(&docs)
+        };
+        for ((seq, e), hash) in to_store.iter().zip(&hashes) {
             let d = &e.dims;
-            let hash: [u8; 32] = sha2::Sha256::digest(e.document.as_bytes()).into();
             let outcome = d.outcome.code() as i16;
             let jsonb = jsonb_accepts(&e.document).then(|| JsonbText(&e.document));
             writer

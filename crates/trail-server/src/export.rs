@@ -20,14 +20,14 @@
 //! line, the last member of the JSON document, or `# trailExport events=N lastSeq=S upTo=U
 //! sha256=H` as the last CSV line. `events` counts the exported events, `lastSeq` is the sequence
 //! number of the last one (or `after` when none), and `sha256` is a hash chain over the stored
-//! events' SHA-256 (`StoredEvent::hash`, the hash of the stored bytes whatever the form):
-//! `h_0` = 32 zero bytes, `h_i = SHA-256(h_{i-1} || hash_i)`. An error in the middle of the
+//! events' SHA-256 (`StoredEvent::hash`, the hash of the stored bytes whatever the form): the
+//! SHA-256 of their concatenated digests, see [`crate::export_chain`]. An error in the middle of the
 //! stream ends it WITHOUT a trailer (the connection is closed abnormally; framed: after an `X`
 //! frame), so a file without a
 //! trailer is known to be incomplete.
 //!
-//! Resume: `after=S&upTo=U&count=N&chain=H` continues an export whose first N events ended at
-//! sequence S with chain value H: the response is exactly the rest of the uninterrupted one (no
+//! Resume: `after=S&upTo=U&count=N&chain=T` continues an export whose first N events ended at
+//! sequence S with chain token T (a checkpoint's, see [`ExportChain::token`]): the response is exactly the rest of the uninterrupted one (no
 //! format prefix, a JSON comma where one is due), so the concatenation is byte-identical and ends
 //! with the same trailer. `after` alone starts a fresh export after S.
 //!
@@ -58,7 +58,6 @@ use axum::response::{IntoResponse, Response};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use trail_model::timefmt::format_iso_ms;
@@ -69,6 +68,7 @@ use utoipa::IntoParams;
 use crate::audit::{query_draft, scope_of};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::export_chain::ExportChain;
 use crate::params::{self, parse_audit_query};
 use crate::SharedState;
 
@@ -117,7 +117,7 @@ struct ExportRequest {
     after: u64,
     up_to: Option<u64>,
     /// A continuation: events already exported and their chain value.
-    resume: Option<(u64, [u8; 32])>,
+    resume: Option<ExportChain>,
 }
 
 /// Documentation of `GET /v1/export`'s query parameters (parsed by hand, like `GET /audit`'s).
@@ -174,7 +174,7 @@ pub struct ExportParams {
     /// an uninterrupted export.
     #[param(minimum = 0)]
     count: Option<u64>,
-    /// Continuation: the hash chain value after the events already exported (64 hex digits).
+    /// Continuation: the chain token of the last checkpoint (64 or 128 hex digits).
     chain: Option<String>,
     /// `true`: the framing `trail download` uses, with checkpoints (see the module docs).
     #[param(default = false)]
@@ -354,7 +354,7 @@ fn parse_export_query(raw: &str) -> Result<ExportRequest, ApiError> {
             }
             "upTo" => req.up_to = Some(seq(p, value)?),
             "count" => count = Some(seq(p, value)?),
-            "chain" => chain = Some(chain_value(value)?),
+            "chain" => chain = Some(value.to_string()),
             _ => {
                 return Err(ApiError::Internal(format!(
                     "parameter {p} is listed but not handled"
@@ -371,7 +371,9 @@ fn parse_export_query(raw: &str) -> Result<ExportRequest, ApiError> {
                     "a continuation (count and chain) needs after and upTo as well: the values of the interrupted export's last checkpoint and its snapshot bound",
                 ));
             }
-            req.resume = Some((n, h));
+            let chain = ExportChain::from_token(&h, n)
+                .map_err(|e| ApiError::param("chain", e.to_string()))?;
+            req.resume = Some(chain);
         }
         (None, None) => {}
         (Some(_), None) => {
@@ -427,20 +429,6 @@ fn seq(name: &str, value: &str) -> Result<u64, ApiError> {
     })
 }
 
-fn chain_value(value: &str) -> Result<[u8; 32], ApiError> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(value, &mut out).map_err(|_| {
-        ApiError::param(
-            "chain",
-            format!(
-                "chain must be 64 hexadecimal digits (the sha256 of the interrupted export's last checkpoint), got '{}'",
-                shown(value)
-            ),
-        )
-    })?;
-    Ok(out)
-}
-
 /// Whether `Accept-Encoding` accepts gzip (with a non-zero quality).
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
@@ -458,14 +446,6 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
             });
             (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")) && !zero
         })
-}
-
-/// The chain value after one more event: `SHA-256(previous || event_hash)`.
-pub fn chain_step(previous: &[u8; 32], event_hash: &[u8; 32]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(previous);
-    h.update(event_hash);
-    h.finalize().into()
 }
 
 /// The UAM form of a stored event: UAM events as stored; legacy records converted by
@@ -628,7 +608,8 @@ impl Producer {
     fn produce(&self, rt: &Handle, sink: &mut Sink) -> Result<(), Stop> {
         let req = &self.req;
         let framed = req.framed;
-        let (mut count, mut chain) = req.resume.unwrap_or((0, [0u8; 32]));
+        let mut chain = req.resume.clone().unwrap_or_default();
+        let mut count = chain.count();
         let mut last_seq = req.after;
         if req.resume.is_none() {
             let prefix: &[u8] = match (req.format, req.form) {
@@ -656,28 +637,39 @@ impl Producer {
                     pending = Some(self.scan(rt, last.seq));
                 }
             }
-            for ev in &events {
-                unit.clear();
-                if req.format == Format::Json && count > 0 {
-                    unit.push(b',');
-                }
-                self.render(ev, &mut unit)
-                    .map_err(|message| self.fail(sink, message))?;
-                if framed {
-                    sink.write(Framer::header('E', Some(ev.seq), unit.len()).as_bytes())?;
-                }
-                sink.write(&unit)?;
-                chain = chain_step(&chain, &ev.hash);
-                count += 1;
-                last_seq = ev.seq;
-            }
+            // The chain is serial SHA-256 work; it runs beside the rendering of the same chunk.
+            let rendered = std::thread::scope(|scope| {
+                let hashing = scope.spawn(|| chain.extend(events.iter().map(|ev| &ev.hash)));
+                let rendered = (|| -> Result<(), Stop> {
+                    for ev in &events {
+                        unit.clear();
+                        if req.format == Format::Json && count > 0 {
+                            unit.push(b',');
+                        }
+                        self.render(ev, &mut unit)
+                            .map_err(|message| self.fail(sink, message))?;
+                        if framed {
+                            sink.write(Framer::header('E', Some(ev.seq), unit.len()).as_bytes())?;
+                        }
+                        sink.write(&unit)?;
+                        count += 1;
+                        last_seq = ev.seq;
+                    }
+                    Ok(())
+                })();
+                hashing
+                    .join()
+                    .map_err(|_| Stop::Failed("the export's hashing thread panicked".into()))?;
+                rendered
+            });
+            rendered?;
             if framed && !events.is_empty() {
-                sink.write(format!("C {last_seq} {count} {}\n", hex::encode(chain)).as_bytes())?;
+                sink.write(format!("C {last_seq} {count} {}\n", chain.token()).as_bytes())?;
             }
             let bytes = sink.take()?;
             self.send(bytes)?;
         }
-        let trailer = trailer(req.format, count, last_seq, self.up_to, &chain);
+        let trailer = trailer(req.format, count, last_seq, self.up_to, &chain.digest());
         if framed {
             sink.write(Framer::header('T', None, trailer.len()).as_bytes())?;
         }
@@ -714,7 +706,7 @@ impl Producer {
         };
         match self.req.format {
             Format::Ndjson => {
-                if doc.as_bytes().contains(&b'\n') || doc.as_bytes().contains(&b'\r') {
+                if memchr::memchr2(b'\n', b'\r', doc.as_bytes()).is_some() {
                     let compact = serde_json::from_str::<Value>(&doc)
                         .and_then(|v| serde_json::to_vec(&v))
                         .map_err(|e| format!("stored event seq {} is not JSON: {e}", ev.seq))?;

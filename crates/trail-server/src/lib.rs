@@ -30,6 +30,7 @@ pub mod error;
 mod event_types;
 mod events;
 pub mod export;
+pub mod export_chain;
 mod export_configs;
 mod health;
 mod ingest;

@@ -9,17 +9,25 @@ use sha2::{Digest, Sha256};
 
 use crate::support::*;
 
-/// The trailer's hash chain over the SHA-256 of each stored document.
+/// The trailer's `sha256`: SHA-256 over the concatenated SHA-256 of each stored document.
 fn chain_of<'a>(docs: impl IntoIterator<Item = &'a str>) -> [u8; 32] {
-    let mut chain = [0u8; 32];
+    let mut all = Sha256::new();
     for d in docs {
         let h: [u8; 32] = Sha256::digest(d.as_bytes()).into();
-        let mut c = Sha256::new();
-        c.update(chain);
-        c.update(h);
-        chain = c.finalize().into();
+        all.update(h);
     }
-    chain
+    all.finalize().into()
+}
+
+/// The checkpoint token after `docs`, as a framed export's `C` line carries it.
+fn token_after(docs: &[String]) -> String {
+    let hashes: Vec<[u8; 32]> = docs
+        .iter()
+        .map(|d| Sha256::digest(d.as_bytes()).into())
+        .collect();
+    let mut chain = trail_server::export_chain::ExportChain::new();
+    chain.extend(&hashes);
+    chain.token()
 }
 
 fn export(s: &TestServer, query: &str) -> Resp {
@@ -94,7 +102,11 @@ fn json_legacy_is_the_seed_hits_shape_equal_to_get_audit_in_ascending_order_plus
     assert_eq!(v["hits"], serde_json::json!([]));
     assert_eq!(v["trailExport"]["events"], 0);
     assert_eq!(v["trailExport"]["lastSeq"], 0);
-    assert_eq!(v["trailExport"]["sha256"], "0".repeat(64));
+    assert_eq!(
+        v["trailExport"]["sha256"],
+        hex::encode(chain_of(std::iter::empty())),
+        "no events: the SHA-256 of nothing"
+    );
 }
 
 #[test]
@@ -253,7 +265,7 @@ fn resuming_from_the_middle_gives_the_rest_and_the_uninterrupted_trailer_in_ever
     // Events appended after the snapshot bound are not part of the resumed export.
     load_fixture_from(&s, 30, 10);
     let k = 17;
-    let chain = hex::encode(chain_of(docs[..k].iter().map(String::as_str)));
+    let chain = token_after(&docs[..k]);
     let resume = format!("after={k}&upTo=30&count={k}&chain={chain}&{BEFORE_NOW}");
 
     let rest = ok(export(&s, &resume));
@@ -274,7 +286,7 @@ fn resuming_from_the_middle_gives_the_rest_and_the_uninterrupted_trailer_in_ever
     assert_eq!(format!("{head}{}", rest.text), full_csv);
 
     // Resuming after the last event sends only the trailer.
-    let chain = hex::encode(chain_of(docs.iter().map(String::as_str)));
+    let chain = token_after(&docs);
     let rest = ok(export(
         &s,
         &format!("after=30&upTo=30&count=30&chain={chain}&{BEFORE_NOW}"),
@@ -346,9 +358,13 @@ fn framed_export_carries_the_plain_bytes_with_a_checkpoint_after_each_8192_event
     for (cp, events) in checkpoints.iter().zip([8192usize, 16384, n]) {
         assert_eq!(cp[0], events.to_string(), "seq");
         assert_eq!(cp[1], events.to_string(), "count");
+        assert_eq!(cp[2], token_after(&docs[..events]));
+        let restored =
+            trail_server::export_chain::ExportChain::from_token(&cp[2], events as u64).unwrap();
         assert_eq!(
-            cp[2],
-            hex::encode(chain_of(docs[..events].iter().map(String::as_str)))
+            restored.digest(),
+            chain_of(docs[..events].iter().map(String::as_str)),
+            "a checkpoint token finishes to the SHA-256 of the hashes so far"
         );
     }
     // The first event frame names its sequence number.
@@ -410,6 +426,7 @@ fn bad_parameters_are_400_naming_the_parameter() {
         ("chain=zz&count=1&after=1&upTo=2".to_string(), "chain"),
         ("count=1&after=1&upTo=2".to_string(), "chain"),
         (format!("chain={zeros}&after=1&upTo=2"), "count"),
+        (format!("chain={zeros}&count=1&after=1&upTo=2"), "chain"),
         (format!("chain={zeros}&count=1&upTo=2"), "after"),
         ("frame=true&gzip=true".to_string(), "gzip"),
         ("dataSourceId=x".to_string(), "dataSourceId"),

@@ -7,6 +7,7 @@
 
 pub mod embedded;
 pub mod error;
+pub mod event_hash;
 pub mod metadata;
 
 use async_trait::async_trait;

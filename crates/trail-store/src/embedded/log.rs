@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::StoreError;
+use crate::event_hash::sha256_many;
 
 pub const SEGMENT_MAGIC: &[u8; 8] = b"TRAILSG1";
 pub const SEGMENT_HEADER_LEN: u64 = 16;
@@ -224,11 +225,13 @@ pub fn read_run(segment: &Segment, offsets: &[u32]) -> Result<Vec<RecordBytes>, 
         hash.copy_from_slice(&buf[at + 4..body]);
         slices.push((offset, hash, doc));
     }
-    use rayon::prelude::*;
+    let docs: Vec<&[u8]> = slices.iter().map(|(_, _, doc)| *doc).collect();
+    let computed = sha256_many(&docs);
     slices
-        .into_par_iter()
-        .map(|(offset, hash, doc)| {
-            if sha256(doc) != hash {
+        .into_iter()
+        .zip(computed)
+        .map(|((offset, hash, doc), computed)| {
+            if computed != hash {
                 return Err(corrupt(offset, "record does not match its SHA-256".into()));
             }
             let document = String::from_utf8(doc.to_vec())
@@ -236,11 +239,6 @@ pub fn read_run(segment: &Segment, offsets: &[u32]) -> Result<Vec<RecordBytes>, 
             Ok(RecordBytes { hash, document })
         })
         .collect()
-}
-
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).into()
 }
 
 /// One batch frame found while scanning a segment.
@@ -383,7 +381,7 @@ pub fn scan_segment(
             ));
         }
         let decode = batch_first + count > skip_before_seq;
-        let mut records = Vec::new();
+        let mut wanted = Vec::new();
         let mut at = BODY_FIXED_LEN;
         for i in 0..count {
             if at + RECORD_HEADER_LEN > body.len() {
@@ -401,19 +399,8 @@ pub fn scan_segment(
                 ));
             }
             if decode && batch_first + i >= skip_before_seq {
-                let mut hash = [0u8; 32];
-                hash.copy_from_slice(&body[at + 4..at + 36]);
-                let doc = &body[start..start + len];
                 let record_offset = pos + FRAME_HEADER_LEN as u64 + at as u64;
-                if sha256(doc) != hash {
-                    return Err(corrupt(
-                        record_offset,
-                        "record does not match its SHA-256".into(),
-                    ));
-                }
-                let document = String::from_utf8(doc.to_vec())
-                    .map_err(|_| corrupt(record_offset, "record is not UTF-8".into()))?;
-                records.push((record_offset as u32, hash, document));
+                wanted.push((record_offset, at + 4, start..start + len));
             }
             at = start + len;
         }
@@ -422,6 +409,22 @@ pub fn scan_segment(
                 pos,
                 "frame has trailing bytes after its records".into(),
             ));
+        }
+        let docs: Vec<&[u8]> = wanted.iter().map(|(_, _, r)| &body[r.clone()]).collect();
+        let computed = sha256_many(&docs);
+        let mut records = Vec::with_capacity(wanted.len());
+        for ((record_offset, hash_at, doc), computed) in wanted.drain(..).zip(computed) {
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(&body[hash_at..hash_at + 32]);
+            if computed != hash {
+                return Err(corrupt(
+                    record_offset,
+                    "record does not match its SHA-256".into(),
+                ));
+            }
+            let document = String::from_utf8(body[doc].to_vec())
+                .map_err(|_| corrupt(record_offset, "record is not UTF-8".into()))?;
+            records.push((record_offset as u32, hash, document));
         }
         if decode {
             on_batch(ScannedBatch {

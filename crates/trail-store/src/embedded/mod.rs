@@ -42,6 +42,7 @@ use trail_model::{Dimensions, SearchAnswer, SearchQuery, StoredEvent};
 use self::index::{Block, Compiled, DictSizes, Dicts, RowCodes, BLOCK_ROWS};
 use self::log::{Location, Segment};
 use crate::error::StoreError;
+use crate::event_hash;
 use crate::metadata::RedbMetadata;
 use crate::{AppendReport, AppendResult, AuditStore, NewEvent, StoreStats};
 
@@ -68,7 +69,10 @@ impl Default for EmbeddedOptions {
 type Fingerprint = u64;
 
 fn fingerprint(id: &str) -> Fingerprint {
-    let h = log::sha256(id.as_bytes());
+    fingerprint_of_hash(&event_hash::sha256(id.as_bytes()))
+}
+
+fn fingerprint_of_hash(h: &[u8; 32]) -> Fingerprint {
     u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
 }
 
@@ -434,16 +438,20 @@ impl EmbeddedStore {
     /// Appends a batch and returns once it is durable (blocking).
     pub fn append_blocking(&self, batch: Vec<NewEvent>) -> Result<AppendReport, StoreError> {
         let received_ms = now_ms();
-        let prepare = |e: NewEvent| {
-            let h = log::sha256(e.document.as_bytes());
-            let f = fingerprint(&e.dims.id);
-            (e, h, f)
+        let doc_hashes = {
+            let docs: Vec<&[u8]> = batch.iter().map(|e| e.document.as_bytes()).collect();
+            event_hash::sha256_many(&docs)
         };
-        let prepared: Vec<(NewEvent, [u8; 32], Fingerprint)> = if batch.len() >= 256 {
-            batch.into_par_iter().map(prepare).collect()
-        } else {
-            batch.into_iter().map(prepare).collect()
+        let id_hashes = {
+            let ids: Vec<&[u8]> = batch.iter().map(|e| e.dims.id.as_bytes()).collect();
+            event_hash::sha256_many(&ids)
         };
+        let prepared: Vec<(NewEvent, [u8; 32], Fingerprint)> = batch
+            .into_iter()
+            .zip(doc_hashes)
+            .zip(id_hashes)
+            .map(|((e, h), idh)| (e, h, fingerprint_of_hash(&idh)))
+            .collect();
         let mut report = AppendReport {
             results: Vec::with_capacity(prepared.len()),
             ..Default::default()
