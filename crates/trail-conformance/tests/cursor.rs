@@ -1,5 +1,6 @@
 //! `scan_matching`, the cursor behind exports, on both backends: pages of a fixed prefix
-//! concatenate to exactly the matching set, whatever is appended meanwhile.
+//! concatenate to exactly the matching set, whatever is appended meanwhile, and the packed form
+//! (`scan_matching_packed`) holds the same events.
 
 use std::sync::Arc;
 
@@ -71,6 +72,15 @@ async fn check(store: Arc<dyn AuditStore>, name: &str) {
                 "{name}: ascending"
             );
             got.extend(page.iter().map(|e| e.seq));
+            let packed = store
+                .scan_matching_packed(q.clone(), after, up_to, 7)
+                .await
+                .unwrap();
+            assert_eq!(
+                packed,
+                trail_store::PackedEvents::from_events(&page),
+                "{name}: the packed page is the same events, documents byte for byte"
+            );
             if extra < 300 {
                 store
                     .append(events(&specs[extra..extra + 10]))

@@ -62,7 +62,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use trail_model::timefmt::format_iso_ms;
 use trail_model::{EventForm, LegacyHit, SearchQuery, StoredEvent};
-use trail_store::AuditStore;
+use trail_store::{AuditStore, PackedEvents};
 use utoipa::IntoParams;
 
 use crate::audit::{query_draft, scope_of};
@@ -559,7 +559,7 @@ struct Producer {
     tx: mpsc::Sender<Result<Bytes, io::Error>>,
 }
 
-type ScanHandle = tokio::task::JoinHandle<Result<Vec<StoredEvent>, trail_store::StoreError>>;
+type ScanHandle = tokio::task::JoinHandle<Result<PackedEvents, trail_store::StoreError>>;
 
 impl Producer {
     fn run(self, rt: &Handle) {
@@ -602,7 +602,11 @@ impl Producer {
 
     fn scan(&self, rt: &Handle, after: u64) -> ScanHandle {
         let (store, query, up_to) = (self.store.clone(), self.req.query.clone(), self.up_to);
-        rt.spawn(async move { store.scan_matching(query, after, up_to, CHUNK_EVENTS).await })
+        rt.spawn(async move {
+            store
+                .scan_matching_packed(query, after, up_to, CHUNK_EVENTS)
+                .await
+        })
     }
 
     fn produce(&self, rt: &Handle, sink: &mut Sink) -> Result<(), Stop> {
@@ -632,21 +636,21 @@ impl Producer {
                 .block_on(h)
                 .map_err(|e| Stop::Failed(format!("store task failed: {e}")))?
                 .map_err(|e| Stop::Failed(format!("reading the store failed: {e}")))?;
-            if events.len() == CHUNK_EVENTS {
-                if let Some(last) = events.last() {
+            if events.events.len() == CHUNK_EVENTS {
+                if let Some(last) = events.events.last() {
                     pending = Some(self.scan(rt, last.seq));
                 }
             }
             // The chain is serial SHA-256 work; it runs beside the rendering of the same chunk.
             let rendered = std::thread::scope(|scope| {
-                let hashing = scope.spawn(|| chain.extend(events.iter().map(|ev| &ev.hash)));
+                let hashing = scope.spawn(|| chain.extend(events.events.iter().map(|ev| &ev.hash)));
                 let rendered = (|| -> Result<(), Stop> {
-                    for ev in &events {
+                    for (i, ev) in events.events.iter().enumerate() {
                         unit.clear();
                         if req.format == Format::Json && count > 0 {
                             unit.push(b',');
                         }
-                        self.render(ev, &mut unit)
+                        self.render_packed(&events, i, &mut unit)
                             .map_err(|message| self.fail(sink, message))?;
                         if framed {
                             sink.write(Framer::header('E', Some(ev.seq), unit.len()).as_bytes())?;
@@ -663,7 +667,7 @@ impl Producer {
                 rendered
             });
             rendered?;
-            if framed && !events.is_empty() {
+            if framed && !events.events.is_empty() {
                 sink.write(format!("C {last_seq} {count} {}\n", chain.token()).as_bytes())?;
             }
             let bytes = sink.take()?;
@@ -685,6 +689,33 @@ impl Producer {
                 .and_then(|()| sink.write(message.as_bytes()));
         }
         Stop::Failed(message)
+    }
+
+    /// [`Self::render`] for event `i` of a packed chunk: the stored bytes go out as they are
+    /// in the common case (original form, NDJSON or JSON, no line break to remove), without
+    /// making an owned event.
+    fn render_packed(
+        &self,
+        chunk: &PackedEvents,
+        i: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let doc = chunk.document(i);
+        let as_is = self.req.form == Form::Original
+            && match self.req.format {
+                Format::Ndjson => memchr::memchr2(b'\n', b'\r', doc).is_none(),
+                Format::Json => true,
+                Format::Csv => false,
+            };
+        if !as_is {
+            let ev = chunk.to_stored(i).map_err(|e| e.to_string())?;
+            return self.render(&ev, out);
+        }
+        out.extend_from_slice(doc);
+        if self.req.format == Format::Ndjson {
+            out.push(b'\n');
+        }
+        Ok(())
     }
 
     /// Appends one event's bytes in the requested format and form (without the JSON comma).

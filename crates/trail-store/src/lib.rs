@@ -15,6 +15,71 @@ pub use error::StoreError;
 pub use metadata::{ApiKeyInfo, MetadataStore, NewUser, Permission, User};
 use trail_model::{Dimensions, EventError, SearchAnswer, SearchQuery, StoredEvent};
 
+/// Stored events whose documents lie back to back in one buffer (see
+/// [`AuditStore::scan_matching_packed`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PackedEvents {
+    /// The documents' stored bytes, back to back.
+    pub bytes: Vec<u8>,
+    /// One entry per event, in sequence order.
+    pub events: Vec<PackedEvent>,
+}
+
+/// One event of [`PackedEvents`]: [`StoredEvent`] with its document as a range of the buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackedEvent {
+    pub seq: u64,
+    pub hash: [u8; 32],
+    pub received_ms: i64,
+    pub event_time_ms: i64,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl PackedEvents {
+    /// Packs owned events.
+    pub fn from_events(events: &[StoredEvent]) -> PackedEvents {
+        let mut packed = PackedEvents {
+            bytes: Vec::with_capacity(events.iter().map(|e| e.document.len()).sum()),
+            events: Vec::with_capacity(events.len()),
+        };
+        for e in events {
+            let start = packed.bytes.len();
+            packed.bytes.extend_from_slice(e.document.as_bytes());
+            packed.events.push(PackedEvent {
+                seq: e.seq,
+                hash: e.hash,
+                received_ms: e.received_ms,
+                event_time_ms: e.event_time_ms,
+                start,
+                end: packed.bytes.len(),
+            });
+        }
+        packed
+    }
+
+    /// The stored bytes of event `i`.
+    pub fn document(&self, i: usize) -> &[u8] {
+        let e = &self.events[i];
+        &self.bytes[e.start..e.end]
+    }
+
+    /// Event `i` as an owned [`StoredEvent`] (its document checked to be UTF-8).
+    pub fn to_stored(&self, i: usize) -> Result<StoredEvent, StoreError> {
+        let e = &self.events[i];
+        let document = std::str::from_utf8(self.document(i))
+            .map_err(|_| StoreError::Database(format!("stored event seq {} is not UTF-8", e.seq)))?
+            .to_string();
+        Ok(StoredEvent {
+            seq: e.seq,
+            hash: e.hash,
+            received_ms: e.received_ms,
+            event_time_ms: e.event_time_ms,
+            document,
+        })
+    }
+}
+
 /// An event ready to append: its document exactly as received, and the dimensions derived from it.
 #[derive(Clone, Debug)]
 pub struct NewEvent {
@@ -97,6 +162,22 @@ pub trait AuditStore: Send + Sync {
         up_to_seq: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// [`AuditStore::scan_matching`] with the documents packed into one buffer: the same
+    /// events, in the same order, with the same guarantees. Bulk readers (the export) use it to
+    /// avoid one allocation per event; a backend without a cheaper way packs what
+    /// `scan_matching` returns.
+    async fn scan_matching_packed(
+        &self,
+        query: SearchQuery,
+        after_seq: u64,
+        up_to_seq: u64,
+        limit: usize,
+    ) -> Result<PackedEvents, StoreError> {
+        let events = self
+            .scan_matching(query, after_seq, up_to_seq, limit)
+            .await?;
+        Ok(PackedEvents::from_events(&events))
+    }
     /// Counts and sizes.
     async fn stats(&self) -> Result<StoreStats, StoreError>;
     /// Makes everything written so far durable and releases resources that need it.

@@ -181,9 +181,33 @@ pub fn read_record(segment: &Segment, offset: u32) -> Result<RecordBytes, StoreE
 }
 
 /// Reads the records at `offsets` (ascending, all in `segment`, close together) with one read of
-/// the byte range that spans them, and checks each against its SHA-256 in parallel. Bulk reads
-/// (exports, cursor scans) use this instead of two reads per record.
+/// the byte range that spans them, and checks each against its SHA-256 (many at a time). Bulk
+/// reads (exports, cursor scans) use this instead of two reads per record.
 pub fn read_run(segment: &Segment, offsets: &[u32]) -> Result<Vec<RecordBytes>, StoreError> {
+    let mut bytes = Vec::new();
+    let found = read_run_into(segment, offsets, &mut bytes)?;
+    found
+        .into_iter()
+        .zip(offsets)
+        .map(|((hash, start, end), &offset)| {
+            let document =
+                String::from_utf8(bytes[start..end].to_vec()).map_err(|_| StoreError::Corrupt {
+                    segment: segment.path.clone(),
+                    offset: offset as u64,
+                    reason: "record is not UTF-8".into(),
+                })?;
+            Ok(RecordBytes { hash, document })
+        })
+        .collect()
+}
+
+/// [`read_run`] appending the documents to `out`: returns each record's hash and the range of
+/// `out` that holds its document.
+pub fn read_run_into(
+    segment: &Segment,
+    offsets: &[u32],
+    out: &mut Vec<u8>,
+) -> Result<Vec<([u8; 32], usize, usize)>, StoreError> {
     let (Some(&first), Some(&last)) = (offsets.first(), offsets.last()) else {
         return Ok(Vec::new());
     };
@@ -227,18 +251,17 @@ pub fn read_run(segment: &Segment, offsets: &[u32]) -> Result<Vec<RecordBytes>, 
     }
     let docs: Vec<&[u8]> = slices.iter().map(|(_, _, doc)| *doc).collect();
     let computed = sha256_many(&docs);
-    slices
-        .into_iter()
-        .zip(computed)
-        .map(|((offset, hash, doc), computed)| {
-            if computed != hash {
-                return Err(corrupt(offset, "record does not match its SHA-256".into()));
-            }
-            let document = String::from_utf8(doc.to_vec())
-                .map_err(|_| corrupt(offset, "record is not UTF-8".into()))?;
-            Ok(RecordBytes { hash, document })
-        })
-        .collect()
+    out.reserve(docs.iter().map(|d| d.len()).sum());
+    let mut found = Vec::with_capacity(slices.len());
+    for ((offset, hash, doc), computed) in slices.into_iter().zip(computed) {
+        if computed != hash {
+            return Err(corrupt(offset, "record does not match its SHA-256".into()));
+        }
+        let start = out.len();
+        out.extend_from_slice(doc);
+        found.push((hash, start, out.len()));
+    }
+    Ok(found)
 }
 
 /// One batch frame found while scanning a segment.

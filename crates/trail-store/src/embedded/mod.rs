@@ -27,6 +27,7 @@ pub mod persist;
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,7 +45,9 @@ use self::log::{Location, Segment};
 use crate::error::StoreError;
 use crate::event_hash;
 use crate::metadata::RedbMetadata;
-use crate::{AppendReport, AppendResult, AuditStore, NewEvent, StoreStats};
+use crate::{
+    AppendReport, AppendResult, AuditStore, NewEvent, PackedEvent, PackedEvents, StoreStats,
+};
 
 /// Tunables of the embedded store.
 #[derive(Clone, Debug)]
@@ -63,6 +66,9 @@ impl Default for EmbeddedOptions {
         }
     }
 }
+
+/// A row to read: its block, its row within the block, and where its record lies.
+type Placed<'b> = (&'b Block, u32, Location);
 
 /// 64-bit fingerprint of an event id: the first 8 bytes of its SHA-256. Fingerprints only find
 /// candidates; a match is confirmed against the stored id, so a collision never drops an event.
@@ -711,24 +717,23 @@ impl EmbeddedStore {
     }
 
     /// Reads many rows, in the given order, with one read per run of nearby records.
-    fn read_rows(
-        &self,
-        blocks: &[Arc<Block>],
+    /// The placement of each row and the runs (ranges of `rows`) that one read each fetches.
+    fn plan_runs<'b>(
+        blocks: &'b [Arc<Block>],
         rows: &[u64],
-    ) -> Result<Vec<StoredEvent>, StoreError> {
+    ) -> (Vec<Placed<'b>>, Vec<Range<usize>>) {
         /// Records further apart than this are read separately rather than with the bytes between.
         const MAX_GAP: u32 = 64 << 10;
         /// One read covers at most this many bytes.
         const MAX_RUN: u32 = 4 << 20;
-        let placed: Vec<(&Block, u32, Location)> = rows
+        let placed: Vec<Placed> = rows
             .iter()
             .map(|row| {
                 let (b, r) = index::find_row(blocks, *row);
                 (b, r, b.location(r))
             })
             .collect();
-        let segments = self.inner.segments.read().clone();
-        let mut out = Vec::with_capacity(rows.len());
+        let mut runs = Vec::new();
         let mut start = 0;
         while start < placed.len() {
             let first = placed[start].2;
@@ -744,9 +749,25 @@ impl EmbeddedStore {
                 }
                 end += 1;
             }
-            let offsets: Vec<u32> = placed[start..end].iter().map(|p| p.2.offset).collect();
-            let records = log::read_run(&segments[first.segment as usize], &offsets)?;
-            for ((b, r, _), rec) in placed[start..end].iter().zip(records) {
+            runs.push(start..end);
+            start = end;
+        }
+        (placed, runs)
+    }
+
+    fn read_rows(
+        &self,
+        blocks: &[Arc<Block>],
+        rows: &[u64],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let (placed, runs) = Self::plan_runs(blocks, rows);
+        let segments = self.inner.segments.read().clone();
+        let mut out = Vec::with_capacity(rows.len());
+        for run in runs {
+            let run = &placed[run];
+            let offsets: Vec<u32> = run.iter().map(|p| p.2.offset).collect();
+            let records = log::read_run(&segments[run[0].2.segment as usize], &offsets)?;
+            for ((b, r, _), rec) in run.iter().zip(records) {
                 out.push(StoredEvent {
                     seq: b.base_row + *r as u64 + 1,
                     hash: rec.hash,
@@ -755,7 +776,40 @@ impl EmbeddedStore {
                     document: rec.document,
                 });
             }
-            start = end;
+        }
+        Ok(out)
+    }
+
+    /// [`Self::read_rows`] into one buffer of documents.
+    fn read_rows_packed(
+        &self,
+        blocks: &[Arc<Block>],
+        rows: &[u64],
+    ) -> Result<PackedEvents, StoreError> {
+        let (placed, runs) = Self::plan_runs(blocks, rows);
+        let segments = self.inner.segments.read().clone();
+        let mut out = PackedEvents {
+            bytes: Vec::new(),
+            events: Vec::with_capacity(rows.len()),
+        };
+        for run in runs {
+            let run = &placed[run];
+            let offsets: Vec<u32> = run.iter().map(|p| p.2.offset).collect();
+            let found = log::read_run_into(
+                &segments[run[0].2.segment as usize],
+                &offsets,
+                &mut out.bytes,
+            )?;
+            for ((b, r, _), (hash, start, end)) in run.iter().zip(found) {
+                out.events.push(PackedEvent {
+                    seq: b.base_row + *r as u64 + 1,
+                    hash,
+                    received_ms: b.received_of(*r),
+                    event_time_ms: b.time.get(*r as usize),
+                    start,
+                    end,
+                });
+            }
         }
         Ok(out)
     }
@@ -820,6 +874,31 @@ impl EmbeddedStore {
         up_to_seq: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        let (blocks, rows) = self.matching_rows(query, after_seq, up_to_seq, limit);
+        self.read_rows(&blocks, &rows)
+    }
+
+    /// [`Self::scan_matching_blocking`] with the documents in one buffer.
+    pub fn scan_matching_packed_blocking(
+        &self,
+        query: &SearchQuery,
+        after_seq: u64,
+        up_to_seq: u64,
+        limit: usize,
+    ) -> Result<PackedEvents, StoreError> {
+        let (blocks, rows) = self.matching_rows(query, after_seq, up_to_seq, limit);
+        self.read_rows_packed(&blocks, &rows)
+    }
+
+    /// The index snapshot and the first `limit` rows after `after_seq`, up to `up_to_seq`,
+    /// that match `query`.
+    fn matching_rows(
+        &self,
+        query: &SearchQuery,
+        after_seq: u64,
+        up_to_seq: u64,
+        limit: usize,
+    ) -> (Vec<Arc<Block>>, Vec<u64>) {
         let blocks = self.inner.index.read().snapshot();
         let visible = blocks.last().map_or(0, |b| b.base_row + b.len() as u64);
         // Row r holds sequence r + 1: rows after_seq .. end_row are wanted.
@@ -844,7 +923,7 @@ impl EmbeddedStore {
                 }
             }
         }
-        self.read_rows(&blocks, &rows)
+        (blocks, rows)
     }
 
     /// Counts and index memory.
@@ -974,6 +1053,17 @@ impl AuditStore for EmbeddedStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let s = self.clone();
         blocking(move || s.scan_matching_blocking(&query, after_seq, up_to_seq, limit)).await
+    }
+
+    async fn scan_matching_packed(
+        &self,
+        query: SearchQuery,
+        after_seq: u64,
+        up_to_seq: u64,
+        limit: usize,
+    ) -> Result<PackedEvents, StoreError> {
+        let s = self.clone();
+        blocking(move || s.scan_matching_packed_blocking(&query, after_seq, up_to_seq, limit)).await
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
