@@ -613,7 +613,6 @@ impl Producer {
         let req = &self.req;
         let framed = req.framed;
         let mut chain = req.resume.clone().unwrap_or_default();
-        let mut count = chain.count();
         let mut last_seq = req.after;
         if req.resume.is_none() {
             let prefix: &[u8] = match (req.format, req.form) {
@@ -641,13 +640,15 @@ impl Producer {
                     pending = Some(self.scan(rt, last.seq));
                 }
             }
+            // Events exported before this chunk; the chain counts this chunk once it is hashed.
+            let before = chain.count();
             // The chain is serial SHA-256 work; it runs beside the rendering of the same chunk.
             let rendered = std::thread::scope(|scope| {
                 let hashing = scope.spawn(|| chain.extend(events.events.iter().map(|ev| &ev.hash)));
                 let rendered = (|| -> Result<(), Stop> {
                     for (i, ev) in events.events.iter().enumerate() {
                         unit.clear();
-                        if req.format == Format::Json && count > 0 {
+                        if req.format == Format::Json && before + i as u64 > 0 {
                             unit.push(b',');
                         }
                         self.render_packed(&events, i, &mut unit)
@@ -656,8 +657,6 @@ impl Producer {
                             sink.write(Framer::header('E', Some(ev.seq), unit.len()).as_bytes())?;
                         }
                         sink.write(&unit)?;
-                        count += 1;
-                        last_seq = ev.seq;
                     }
                     Ok(())
                 })();
@@ -667,13 +666,23 @@ impl Producer {
                 rendered
             });
             rendered?;
-            if framed && !events.events.is_empty() {
-                sink.write(format!("C {last_seq} {count} {}\n", chain.token()).as_bytes())?;
+            if let Some(last) = events.events.last() {
+                last_seq = last.seq;
+                if framed {
+                    let (count, token) = (chain.count(), chain.token());
+                    sink.write(format!("C {last_seq} {count} {token}\n").as_bytes())?;
+                }
             }
             let bytes = sink.take()?;
             self.send(bytes)?;
         }
-        let trailer = trailer(req.format, count, last_seq, self.up_to, &chain.digest());
+        let trailer = trailer(
+            req.format,
+            chain.count(),
+            last_seq,
+            self.up_to,
+            &chain.digest(),
+        );
         if framed {
             sink.write(Framer::header('T', None, trailer.len()).as_bytes())?;
         }

@@ -115,7 +115,7 @@ impl ExportChain {
     /// SHA-256 of all digests so far (the trailer's `sha256`); the stream can go on.
     pub fn digest(&self) -> [u8; 32] {
         let mut state = self.state;
-        let mut last = [0u8; 128];
+        let mut last = [0u8; 64];
         let mut used = 0;
         if let Some(p) = &self.pending {
             last[..32].copy_from_slice(p);
@@ -125,7 +125,7 @@ impl ExportChain {
         // The pending digest plus 0x80 plus the 8-byte length always fit in one block.
         let bits = self.count.wrapping_mul(256);
         last[56..64].copy_from_slice(&bits.to_be_bytes());
-        sha2::compress256(&mut state, &[*GenericArray::from_slice(&last[..64])]);
+        sha2::compress256(&mut state, &[GenericArray::from(last)]);
         let mut out = [0u8; 32];
         for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
             chunk.copy_from_slice(&word.to_be_bytes());

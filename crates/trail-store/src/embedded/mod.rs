@@ -760,27 +760,14 @@ impl EmbeddedStore {
         blocks: &[Arc<Block>],
         rows: &[u64],
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let (placed, runs) = Self::plan_runs(blocks, rows);
-        let segments = self.inner.segments.read().clone();
-        let mut out = Vec::with_capacity(rows.len());
-        for run in runs {
-            let run = &placed[run];
-            let offsets: Vec<u32> = run.iter().map(|p| p.2.offset).collect();
-            let records = log::read_run(&segments[run[0].2.segment as usize], &offsets)?;
-            for ((b, r, _), rec) in run.iter().zip(records) {
-                out.push(StoredEvent {
-                    seq: b.base_row + *r as u64 + 1,
-                    hash: rec.hash,
-                    received_ms: b.received_of(*r),
-                    event_time_ms: b.time.get(*r as usize),
-                    document: rec.document,
-                });
-            }
-        }
-        Ok(out)
+        let packed = self.read_rows_packed(blocks, rows)?;
+        (0..packed.events.len())
+            .map(|i| packed.to_stored(i))
+            .collect()
     }
 
-    /// [`Self::read_rows`] into one buffer of documents.
+    /// The events of `rows` with their documents in one buffer, each checked against its
+    /// SHA-256.
     fn read_rows_packed(
         &self,
         blocks: &[Arc<Block>],
