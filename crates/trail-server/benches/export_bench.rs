@@ -56,7 +56,11 @@ fn main() {
             .scan_matching_packed_blocking(&SearchQuery::new(), after, last, 8192)
             .unwrap();
         n += chunk.events.len() as u64;
-        bytes += (chunk.bytes.len() + chunk.events.len()) as u64;
+        bytes += chunk
+            .events
+            .iter()
+            .map(|e| (e.end - e.start) as u64 + 1)
+            .sum::<u64>();
         match chunk.events.last() {
             Some(e) if chunk.events.len() == 8192 => after = e.seq,
             _ => break,

@@ -497,7 +497,11 @@ impl Sink {
     /// The bytes ready to send so far (a gzip stream is flushed to a byte boundary).
     fn take(&mut self) -> io::Result<Vec<u8>> {
         match self {
-            Sink::Plain(v) => Ok(std::mem::take(v)),
+            Sink::Plain(v) => {
+                // The next chunk is about as large: start it at this one's capacity.
+                let capacity = v.capacity();
+                Ok(std::mem::replace(v, Vec::with_capacity(capacity)))
+            }
             Sink::Gzip(g) => {
                 g.flush()?;
                 Ok(std::mem::take(g.get_mut()))
@@ -530,11 +534,15 @@ impl Sink {
 struct Framer;
 
 impl Framer {
-    fn header(kind: char, seq: Option<u64>, len: usize) -> String {
+    /// Writes a frame header line to `sink` (formatted on the stack: one per event).
+    fn header(sink: &mut Sink, kind: char, seq: Option<u64>, len: usize) -> io::Result<()> {
+        let mut line = io::Cursor::new([0u8; 48]);
         match seq {
-            Some(s) => format!("{kind} {s} {len}\n"),
-            None => format!("{kind} {len}\n"),
+            Some(s) => writeln!(line, "{kind} {s} {len}")?,
+            None => writeln!(line, "{kind} {len}")?,
         }
+        let end = line.position() as usize;
+        sink.write(&line.get_ref()[..end])
     }
 }
 
@@ -623,7 +631,7 @@ impl Producer {
             };
             if !prefix.is_empty() {
                 if framed {
-                    sink.write(Framer::header('H', None, prefix.len()).as_bytes())?;
+                    Framer::header(sink, 'H', None, prefix.len())?;
                 }
                 sink.write(prefix)?;
             }
@@ -647,14 +655,37 @@ impl Producer {
                 let hashing = scope.spawn(|| chain.extend(events.events.iter().map(|ev| &ev.hash)));
                 let rendered = (|| -> Result<(), Stop> {
                     for (i, ev) in events.events.iter().enumerate() {
-                        unit.clear();
-                        if req.format == Format::Json && before + i as u64 > 0 {
-                            unit.push(b',');
+                        let comma: &[u8] = if req.format == Format::Json && before + i as u64 > 0 {
+                            b","
+                        } else {
+                            b""
+                        };
+                        let doc = events.document(i);
+                        if self.as_stored(doc) {
+                            // The common case: the stored bytes go straight to the sink.
+                            let newline: &[u8] = if req.format == Format::Ndjson {
+                                b"\n"
+                            } else {
+                                b""
+                            };
+                            if framed {
+                                let len = comma.len() + doc.len() + newline.len();
+                                Framer::header(sink, 'E', Some(ev.seq), len)?;
+                            }
+                            sink.write(comma)?;
+                            sink.write(doc)?;
+                            sink.write(newline)?;
+                            continue;
                         }
-                        self.render_packed(&events, i, &mut unit)
+                        unit.clear();
+                        unit.extend_from_slice(comma);
+                        let stored = events
+                            .to_stored(i)
+                            .map_err(|e| self.fail(sink, e.to_string()))?;
+                        self.render(&stored, &mut unit)
                             .map_err(|message| self.fail(sink, message))?;
                         if framed {
-                            sink.write(Framer::header('E', Some(ev.seq), unit.len()).as_bytes())?;
+                            Framer::header(sink, 'E', Some(ev.seq), unit.len())?;
                         }
                         sink.write(&unit)?;
                     }
@@ -684,7 +715,7 @@ impl Producer {
             &chain.digest(),
         );
         if framed {
-            sink.write(Framer::header('T', None, trailer.len()).as_bytes())?;
+            Framer::header(sink, 'T', None, trailer.len())?;
         }
         sink.write(trailer.as_bytes())?;
         Ok(())
@@ -693,38 +724,21 @@ impl Producer {
     /// In framed mode, puts an X frame telling the client why the stream ends.
     fn fail(&self, sink: &mut Sink, message: String) -> Stop {
         if self.req.framed {
-            let _ = sink
-                .write(Framer::header('X', None, message.len()).as_bytes())
+            let _ = Framer::header(sink, 'X', None, message.len())
                 .and_then(|()| sink.write(message.as_bytes()));
         }
         Stop::Failed(message)
     }
 
-    /// [`Self::render`] for event `i` of a packed chunk: the stored bytes go out as they are
-    /// in the common case (original form, NDJSON or JSON, no line break to remove), without
-    /// making an owned event.
-    fn render_packed(
-        &self,
-        chunk: &PackedEvents,
-        i: usize,
-        out: &mut Vec<u8>,
-    ) -> Result<(), String> {
-        let doc = chunk.document(i);
-        let as_is = self.req.form == Form::Original
+    /// Whether a stored document goes out exactly as stored (original form, NDJSON or JSON, no
+    /// line break to remove): the common case, written without making an owned event.
+    fn as_stored(&self, doc: &[u8]) -> bool {
+        self.req.form == Form::Original
             && match self.req.format {
                 Format::Ndjson => memchr::memchr2(b'\n', b'\r', doc).is_none(),
                 Format::Json => true,
                 Format::Csv => false,
-            };
-        if !as_is {
-            let ev = chunk.to_stored(i).map_err(|e| e.to_string())?;
-            return self.render(&ev, out);
-        }
-        out.extend_from_slice(doc);
-        if self.req.format == Format::Ndjson {
-            out.push(b'\n');
-        }
-        Ok(())
+            }
     }
 
     /// Appends one event's bytes in the requested format and form (without the JSON comma).

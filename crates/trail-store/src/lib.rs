@@ -15,11 +15,13 @@ pub use error::StoreError;
 pub use metadata::{ApiKeyInfo, MetadataStore, NewUser, Permission, User};
 use trail_model::{Dimensions, EventError, SearchAnswer, SearchQuery, StoredEvent};
 
-/// Stored events whose documents lie back to back in one buffer (see
-/// [`AuditStore::scan_matching_packed`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Stored events whose documents lie in one buffer (see [`AuditStore::scan_matching_packed`]).
+/// Two packs of the same events may differ in their buffers (a backend may leave other bytes
+/// between documents), so compare them event by event, through [`Self::document`].
+#[derive(Clone, Debug, Default)]
 pub struct PackedEvents {
-    /// The documents' stored bytes, back to back.
+    /// The documents' stored bytes: event `i`'s are `bytes[events[i].start..events[i].end]`,
+    /// in sequence order, possibly with other bytes between them.
     pub bytes: Vec<u8>,
     /// One entry per event, in sequence order.
     pub events: Vec<PackedEvent>,

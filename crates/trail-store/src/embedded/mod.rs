@@ -766,8 +766,8 @@ impl EmbeddedStore {
             .collect()
     }
 
-    /// The events of `rows` with their documents in one buffer, each checked against its
-    /// SHA-256.
+    /// The events of `rows` with their documents in one buffer, each verified as
+    /// [`log::read_run_into`] says (by its frame's CRC-32 or its own SHA-256).
     fn read_rows_packed(
         &self,
         blocks: &[Arc<Block>],
@@ -781,10 +781,16 @@ impl EmbeddedStore {
         };
         for run in runs {
             let run = &placed[run];
-            let offsets: Vec<u32> = run.iter().map(|p| p.2.offset).collect();
+            let records: Vec<log::RunRecord> = run
+                .iter()
+                .map(|(b, r, location)| log::RunRecord {
+                    offset: location.offset,
+                    seq: b.base_row + *r as u64 + 1,
+                })
+                .collect();
             let found = log::read_run_into(
                 &segments[run[0].2.segment as usize],
-                &offsets,
+                &records,
                 &mut out.bytes,
             )?;
             for ((b, r, _), (hash, start, end)) in run.iter().zip(found) {
