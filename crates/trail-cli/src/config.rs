@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use trail_store::embedded::EmbeddedStore;
-use trail_store::{MetadataStore, NewEvent, Permission};
+use trail_store::{AuditStore, MetadataStore, NewEvent, Permission};
 
 use crate::demo;
 
@@ -141,13 +141,19 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     config.accept_unknown_event_types = args.accept_unknown_event_types.unwrap_or(false);
     runtime.block_on(async move {
         let bootstrap_key = std::env::var("TRAIL_BOOTSTRAP_KEY").ok();
-        let boot = trail_server::ensure_bootstrap_admin(meta.as_ref(), bootstrap_key.as_deref()).await?;
+        let boot = trail_server::ensure_bootstrap_admin(meta.as_ref(), &config.tenant_id, bootstrap_key.as_deref()).await?;
+        if let Some(b) = &boot {
+            // The admin exists now and its secret must still be shown: a failure is logged.
+            if let Err(e) = audit.append(b.self_audit.clone()).await {
+                tracing::error!(error = %e, "could not write the self-audit events of the first admin and its key");
+            }
+        }
         let mut key = boot.as_ref().map(|b| b.secret.clone());
         if let Some(b) = &boot {
             tracing::info!(profile_id = b.profile_id, key_id = %b.key_id, "created the first admin user");
         }
         if key.is_none() && demo_mode {
-            key = Some(demo_key(meta.as_ref()).await?);
+            key = Some(demo_key(meta.as_ref(), audit.as_ref(), &config.tenant_id).await?);
         }
         let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
@@ -180,15 +186,26 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Demo mode always prints a working key: a fresh one for the first admin (keys are cheap).
-async fn demo_key(meta: &dyn MetadataStore) -> Result<String> {
+/// Demo mode always prints a working key: a fresh one for the first admin (keys are cheap),
+/// self-audited like any other key.
+async fn demo_key(
+    meta: &dyn MetadataStore,
+    audit: &dyn AuditStore,
+    tenant_id: &str,
+) -> Result<String> {
     let admin = meta
         .list_users()
         .await?
         .into_iter()
         .find(|u| u.has(Permission::Admin) && u.has(Permission::Audit))
         .context("no admin user with AUDIT: create one with `trail users create --permission ADMIN --permission AUDIT`")?;
-    Ok(meta.create_key(admin.profile_id, "demo").await?.1)
+    let (info, secret) = meta.create_key(admin.profile_id, "demo").await?;
+    let events = trail_server::LocalAudit::new(tenant_id, "trail-serve").key_created(&info)?;
+    audit
+        .append(events)
+        .await
+        .context("the demo key was created, but its self-audit event could not be written")?;
+    Ok(secret)
 }
 
 fn load_demo(store: &EmbeddedStore, spec: &demo::DemoSpec) -> Result<()> {

@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use trail_model::EventError;
+use trail_server::LocalAudit;
 use trail_store::embedded::EmbeddedStore;
-use trail_store::{AuditStore, MetadataStore, NewUser, Permission};
+use trail_store::{AuditStore, MetadataStore, NewEvent, NewUser, Permission, StoreError};
 
 use crate::config::ServeArgs;
 
@@ -195,18 +197,25 @@ fn users(cmd: UsersCommand) -> Result<()> {
     if pgcli::is_postgres(&cmd.dir().store) {
         return pgcli::users(cmd);
     }
+    let store = open(&cmd.dir().data_dir)?;
+    let meta = store.metadata();
     match cmd {
-        UsersCommand::List(d) => print_json(&open(&d.data_dir)?.metadata().list_users_sync()?),
-        UsersCommand::Create(f) => print_json(
-            &open(&f.dir.data_dir)?
-                .metadata()
-                .create_user_sync(new_user(&f)?)?,
-        ),
-        UsersCommand::Update { profile_id, fields } => print_json(
-            &open(&fields.dir.data_dir)?
-                .metadata()
-                .update_user_sync(profile_id, new_user(&fields)?)?,
-        ),
+        UsersCommand::List(_) => print_json(&meta.list_users_sync()?),
+        UsersCommand::Create(f) => {
+            let user = meta.create_user_sync(new_user(&f)?)?;
+            print_json(&user)?;
+            let done = format!("user {} was created", user.profile_id);
+            record_locally(&store, local_audit().user_created(&user), &done)
+        }
+        UsersCommand::Update { profile_id, fields } => {
+            let old = meta.get_user_sync(profile_id)?.with_context(|| {
+                format!("no user with profile id {profile_id}; `trail users list` shows them")
+            })?;
+            let user = meta.update_user_sync(profile_id, new_user(&fields)?)?;
+            print_json(&user)?;
+            let done = format!("user {profile_id} was updated");
+            record_locally(&store, local_audit().user_updated(&old, &user), &done)
+        }
     }
 }
 
@@ -214,26 +223,48 @@ fn keys(cmd: KeysCommand) -> Result<()> {
     if pgcli::is_postgres(&cmd.dir().store) {
         return pgcli::keys(cmd);
     }
+    let store = open(&cmd.dir().data_dir)?;
+    let meta = store.metadata();
     match cmd {
-        KeysCommand::List { dir, profile_id } => {
-            print_json(&open(&dir.data_dir)?.metadata().list_keys_sync(profile_id)?)
-        }
+        KeysCommand::List { profile_id, .. } => print_json(&meta.list_keys_sync(profile_id)?),
         KeysCommand::Create {
-            dir,
-            profile_id,
-            name,
+            profile_id, name, ..
         } => {
-            let (info, secret) = open(&dir.data_dir)?
-                .metadata()
-                .create_key_sync(profile_id, &name)?;
+            let (info, secret) = meta.create_key_sync(profile_id, &name)?;
             print_json(&info)?;
             println!("\nAPI key (shown once, store it now):\n{secret}");
-            Ok(())
+            let done = format!("key {} was created (its secret is above)", info.id);
+            record_locally(&store, local_audit().key_created(&info), &done)
         }
-        KeysCommand::Revoke { dir, id } => {
-            print_json(&open(&dir.data_dir)?.metadata().revoke_key_sync(&id)?)
+        KeysCommand::Revoke { id, .. } => {
+            let info = meta.revoke_key_sync(&id)?;
+            print_json(&info)?;
+            let done = format!("key {id} was revoked");
+            record_locally(&store, local_audit().key_revoked(&info), &done)
         }
     }
+}
+
+/// The self-audit of `trail users` / `trail keys`: the same events as the HTTP endpoints, with
+/// actor `trail-cli:<account>`, under the tenant id `trail serve` uses (`TRAIL_TENANT_ID`,
+/// default `trail`).
+fn local_audit() -> LocalAudit {
+    let tenant = std::env::var("TRAIL_TENANT_ID").unwrap_or_else(|_| "trail".to_string());
+    LocalAudit::new(tenant, "trail-cli")
+}
+
+/// Appends the self-audit events of an action already carried out (`done` says what it was).
+fn record_locally(
+    store: &EmbeddedStore,
+    events: Result<Vec<NewEvent>, EventError>,
+    done: &str,
+) -> Result<()> {
+    let written = events
+        .map_err(|e| StoreError::Invalid(e.to_string()))
+        .and_then(|events| store.append_blocking(events));
+    written.map(|_| ()).with_context(|| {
+        format!("{done}, but its self-audit event could not be written to the store; check the data directory with `trail verify`")
+    })
 }
 
 /// The stores a server runs on: the embedded handle (for demo loading; `None` on PostgreSQL)

@@ -7,10 +7,11 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use trail_model::EventError;
 use trail_postgres::PostgresStore;
-use trail_store::{AuditStore, MetadataStore};
+use trail_store::{AuditStore, MetadataStore, NewEvent, StoreError};
 
-use crate::{new_user, print_json, DataDirArg, KeysCommand, Stores, UsersCommand};
+use crate::{local_audit, new_user, print_json, DataDirArg, KeysCommand, Stores, UsersCommand};
 
 /// Whether a `--store` value names PostgreSQL.
 pub fn is_postgres(store: &str) -> bool {
@@ -67,9 +68,20 @@ pub fn users(cmd: UsersCommand) -> Result<()> {
         let s = connect(&cmd.dir().store).await?;
         match &cmd {
             UsersCommand::List(_) => print_json(&s.list_users().await?),
-            UsersCommand::Create(f) => print_json(&s.create_user(new_user(f)?).await?),
+            UsersCommand::Create(f) => {
+                let user = s.create_user(new_user(f)?).await?;
+                print_json(&user)?;
+                let done = format!("user {} was created", user.profile_id);
+                record_locally(&s, local_audit().user_created(&user), &done).await
+            }
             UsersCommand::Update { profile_id, fields } => {
-                print_json(&s.update_user(*profile_id, new_user(fields)?).await?)
+                let old = s.get_user(*profile_id).await?.with_context(|| {
+                    format!("no user with profile id {profile_id}; `trail users list` shows them")
+                })?;
+                let user = s.update_user(*profile_id, new_user(fields)?).await?;
+                print_json(&user)?;
+                let done = format!("user {profile_id} was updated");
+                record_locally(&s, local_audit().user_updated(&old, &user), &done).await
             }
         }
     })
@@ -86,9 +98,31 @@ pub fn keys(cmd: KeysCommand) -> Result<()> {
                 let (info, secret) = s.create_key(*profile_id, name).await?;
                 print_json(&info)?;
                 println!("\nAPI key (shown once, store it now):\n{secret}");
-                Ok(())
+                let done = format!("key {} was created (its secret is above)", info.id);
+                record_locally(&s, local_audit().key_created(&info), &done).await
             }
-            KeysCommand::Revoke { id, .. } => print_json(&s.revoke_key(id).await?),
+            KeysCommand::Revoke { id, .. } => {
+                let info = s.revoke_key(id).await?;
+                print_json(&info)?;
+                let done = format!("key {id} was revoked");
+                record_locally(&s, local_audit().key_revoked(&info), &done).await
+            }
         }
+    })
+}
+
+/// [`crate::record_locally`] on PostgreSQL.
+async fn record_locally(
+    store: &PostgresStore,
+    events: Result<Vec<NewEvent>, EventError>,
+    done: &str,
+) -> Result<()> {
+    let events = events.map_err(|e| StoreError::Invalid(e.to_string()));
+    let written = match events {
+        Ok(events) => store.append(events).await,
+        Err(e) => Err(e),
+    };
+    written.map(|_| ()).with_context(|| {
+        format!("{done}, but its self-audit event could not be written to PostgreSQL")
     })
 }

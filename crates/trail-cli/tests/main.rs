@@ -124,8 +124,8 @@ fn serve_demo_prints_a_curl_line_that_returns_hits_and_facets_and_stops_cleanly(
         .unwrap();
     assert_eq!(body["hits"].as_array().unwrap().len(), 50);
     assert_eq!(
-        body["count"], 3000,
-        "exactly the demo events (the search's own audit record comes after it)"
+        body["count"], 3002,
+        "the demo events and the first admin's UserCreated and ApiKeyCreated (the search's own audit record comes after it)"
     );
     for facet in [
         "datasources",
@@ -372,4 +372,75 @@ fn users_and_keys_are_managed_on_a_data_directory() {
         ok && revoked["revokedMs"].as_i64().is_some_and(|t| t > 0),
         "{out}"
     );
+}
+
+#[test]
+fn cli_user_and_key_changes_are_self_audited_with_the_operator_as_actor() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (ok, out) = run(&[
+        "users",
+        "create",
+        "--data-dir",
+        d,
+        "--user-id",
+        "bo@example.com",
+        "--permission",
+        "AUDIT",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&[
+        "users",
+        "update",
+        "1",
+        "--data-dir",
+        d,
+        "--user-id",
+        "bo@example.com",
+        "--permission",
+        "INGEST",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["keys", "create", "--data-dir", d, "--profile-id", "1"]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["keys", "revoke", "--data-dir", d, "1"]);
+    assert!(ok, "{out}");
+
+    let store = trail_store::embedded::EmbeddedStore::open(dir.path()).unwrap();
+    let events: Vec<serde_json::Value> = store
+        .scan_blocking(0, 100)
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str(&e.document).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["auditPayload"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "UserCreatedAuditPayload",
+            "UserUpdatedAuditPayload",
+            "PermissionAppliedAuditPayload",
+            "PermissionRemovedAuditPayload",
+            "ApiKeyCreatedAuditPayload",
+            "ApiKeyDeletedAuditPayload",
+        ],
+        "every change made through the CLI is in the log, in order"
+    );
+    for e in &events {
+        assert_eq!(e["actor"]["type"], "SYSTEM_ACTOR", "{e}");
+        assert!(
+            e["actor"]["id"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("trail-cli:")),
+            "the actor names the tool and the account: {e}"
+        );
+        assert_eq!(e["tenantId"], "trail", "{e}");
+    }
+    assert_eq!(events[2]["auditPayload"]["permission"], "INGEST");
+    assert_eq!(events[3]["auditPayload"]["permission"], "AUDIT");
+    assert_eq!(events[4]["auditPayload"]["apiKeyId"], "1");
+    assert_eq!(events[5]["targets"][0]["id"], "1");
 }

@@ -12,14 +12,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use trail_store::{ApiKeyInfo, NewUser, Permission, User};
 use utoipa::ToSchema;
 
-use crate::auth::{permission_name, Caller};
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::ingest::read_body;
-use crate::selfaudit::{user_target, Draft};
+use crate::selfaudit::{key_draft, user_created_draft, user_updated_drafts};
 use crate::SharedState;
 
 /// Largest JSON body of the key and user endpoints.
@@ -194,13 +193,6 @@ fn path_value<T: std::str::FromStr>(
     })
 }
 
-fn key_draft(event: &'static str, action: &'static str, key: &ApiKeyInfo) -> Draft {
-    Draft::new(event, action, "APIKEY")
-        .with("apiKeyId", key.id.clone())
-        .with("name", key.name.clone())
-        .target(json!({"type": "APIKEY", "id": key.id, "name": key.name, "profileId": key.profile_id.to_string()}))
-}
-
 /// Creates an API key (for the caller, or, by an ADMIN, for anyone).
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKeyRequest,
     security(("apiKey" = [])),
@@ -334,16 +326,7 @@ pub async fn create_user(
     caller.require(Permission::Admin, "creating users")?;
     let req: UserRequest = json_body(&headers, body).await?;
     let user = shared.app.meta.create_user(req.into_new_user()?).await?;
-    let permissions: Vec<&str> = user
-        .permissions
-        .iter()
-        .map(|p| permission_name(*p))
-        .collect();
-    let draft = Draft::new("UserCreated", "CREATE", "USER")
-        .with("userId", user.user_id.clone())
-        .with("permissions", permissions)
-        .with("ownedDataSources", user.owned_data_sources.clone())
-        .target(user_target(&user));
+    let draft = user_created_draft(&user);
     shared.record_after_the_fact(&caller.ctx, vec![draft]).await;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
@@ -417,27 +400,7 @@ pub async fn replace_user(
         }
     }
     let user = meta.update_user(profile_id, new).await?;
-    let mut drafts = vec![Draft::new("UserUpdated", "UPDATE", "USER")
-        .with("userId", user.user_id.clone())
-        .target(user_target(&user))];
-    for p in &user.permissions {
-        if !old.has(*p) {
-            drafts.push(
-                Draft::new("PermissionApplied", "UPDATE", "USER")
-                    .with("permission", permission_name(*p))
-                    .target(user_target(&user)),
-            );
-        }
-    }
-    for p in &old.permissions {
-        if !user.has(*p) {
-            drafts.push(
-                Draft::new("PermissionRemoved", "UPDATE", "USER")
-                    .with("permission", permission_name(*p))
-                    .target(user_target(&user)),
-            );
-        }
-    }
+    let drafts = user_updated_drafts(&old, &user);
     shared.record_after_the_fact(&caller.ctx, drafts).await;
     Ok(Json(user.into()))
 }

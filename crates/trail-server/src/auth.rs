@@ -114,6 +114,7 @@ impl FromRequestParts<SharedState> for Caller {
                     return Ok(Caller {
                         ctx: Context {
                             actor: Some(user.clone()),
+                            operator: None,
                             ip,
                             request_id,
                         },
@@ -126,6 +127,7 @@ impl FromRequestParts<SharedState> for Caller {
         };
         let ctx = Context {
             actor: None,
+            operator: None,
             ip,
             request_id,
         };

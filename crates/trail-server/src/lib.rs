@@ -37,6 +37,7 @@ mod ingest;
 pub mod openapi;
 mod params;
 mod selfaudit;
+pub use selfaudit::LocalAudit;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -50,7 +51,7 @@ use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use trail_store::metadata::MIN_SECRET_LEN;
-use trail_store::{AuditStore, MetadataStore, NewUser, Permission, StoreError};
+use trail_store::{AuditStore, MetadataStore, NewEvent, NewUser, Permission, StoreError};
 
 pub use error::ApiError;
 
@@ -99,12 +100,15 @@ pub(crate) struct Shared {
 pub(crate) type SharedState = Arc<Shared>;
 
 /// The first administrator, created when the metadata store has no user at all.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct BootstrapAdmin {
     pub profile_id: i64,
     pub key_id: String,
     /// The API key's secret: print it once, it is not stored.
     pub secret: String,
+    /// The self-audit of this creation (`UserCreated`, `ApiKeyCreated`, actor
+    /// `trail-serve:<account>`, see [`LocalAudit`]), for the caller to append to the audit log.
+    pub self_audit: Vec<NewEvent>,
 }
 
 /// Name of the bootstrap administrator and of its first key.
@@ -114,8 +118,11 @@ const BOOTSTRAP_KEY_NAME: &str = "bootstrap";
 /// If no user exists, creates user `admin` with AUDIT, INGEST and ADMIN and one API key: the
 /// operator's `bootstrap_key` when given (imported, at least 32 characters), else a generated
 /// one. Returns the new admin and its secret, or `None` when users already existed.
+/// The events that record the creation, under `tenant_id`, are returned with it (`self_audit`):
+/// `trail serve` appends them to its store.
 pub async fn ensure_bootstrap_admin(
     meta: &dyn MetadataStore,
+    tenant_id: &str,
     bootstrap_key: Option<&str>,
 ) -> Result<Option<BootstrapAdmin>, StoreError> {
     if !meta.list_users().await?.is_empty() {
@@ -146,10 +153,20 @@ pub async fn ensure_bootstrap_admin(
         }
         None => meta.create_key(user.profile_id, BOOTSTRAP_KEY_NAME).await?,
     };
+    let local = LocalAudit::new(tenant_id, "trail-serve");
+    let mut self_audit = local
+        .user_created(&user)
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    self_audit.extend(
+        local
+            .key_created(&info)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?,
+    );
     Ok(Some(BootstrapAdmin {
         profile_id: user.profile_id,
         key_id: info.id,
         secret,
+        self_audit,
     }))
 }
 

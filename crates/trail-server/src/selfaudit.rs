@@ -12,6 +12,10 @@
 //! | a permission granted / taken away | `PermissionApplied` / `PermissionRemoved` | `accessUser` | `UPDATE` |
 //! | a failed authentication (rate-limited per client IP) | `UserAuthenticated`, `actionStatus` `FAILURE` | `authenticate` | `LOGIN` |
 //!
+//! Keys and users changed outside HTTP (the `trail` CLI, the first admin and the demo key of
+//! `trail serve`) get the same events through [`LocalAudit`], with a `SYSTEM_ACTOR` naming the
+//! tool and the operating-system account.
+//!
 //! A search's own event is written after its answer is computed, so an answer never contains
 //! the record of itself. If that event cannot be written the search is refused (503): Trail
 //! does not answer reads it could not audit.
@@ -20,7 +24,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 use trail_model::timefmt::format_iso_ms;
-use trail_store::{NewEvent, User};
+use trail_model::EventError;
+use trail_store::{ApiKeyInfo, NewEvent, User};
+
+use crate::auth::permission_name;
 
 use crate::error::ApiError;
 use crate::Shared;
@@ -61,8 +68,10 @@ pub fn now_ms() -> i64 {
 /// Who did it, from where, in which request.
 #[derive(Clone, Debug)]
 pub struct Context {
-    /// The authenticated user; `None` for a failed authentication.
+    /// The authenticated user; `None` for a failed authentication or a local operator.
     pub actor: Option<User>,
+    /// For actions taken outside HTTP (see [`LocalAudit`]): the operator, e.g. `trail-cli:alice`.
+    pub operator: Option<String>,
     pub ip: String,
     pub request_id: String,
 }
@@ -117,15 +126,21 @@ impl Draft {
     /// Renders the UAM document (envelope members in the published example's order).
     pub fn render(self, tenant_id: &str, ctx: &Context) -> String {
         let now = format_iso_ms(now_ms());
-        let actor = match &ctx.actor {
-            Some(u) => json!({
+        let actor = match (&ctx.actor, &ctx.operator) {
+            (Some(u), _) => json!({
                 "type": "USER_ACTOR",
                 "id": u.user_id,
                 "name": u.name,
                 "identityProvider": "bim",
                 "profileId": u.profile_id.to_string(),
             }),
-            None => json!({
+            (None, Some(operator)) => json!({
+                "type": "SYSTEM_ACTOR",
+                "id": operator,
+                "name": operator,
+                "identityProvider": "local",
+            }),
+            (None, None) => json!({
                 "type": "USER_ACTOR",
                 "id": "anonymous",
                 "name": "anonymous",
@@ -162,6 +177,112 @@ impl Draft {
 /// A `USER` target.
 pub fn user_target(u: &User) -> Value {
     json!({"type": "USER", "id": u.profile_id.to_string(), "name": u.user_id})
+}
+
+/// `ApiKeyCreated` / `ApiKeyDeleted` of one key.
+pub(crate) fn key_draft(event: &'static str, action: &'static str, key: &ApiKeyInfo) -> Draft {
+    Draft::new(event, action, "APIKEY")
+        .with("apiKeyId", key.id.clone())
+        .with("name", key.name.clone())
+        .target(json!({"type": "APIKEY", "id": key.id, "name": key.name, "profileId": key.profile_id.to_string()}))
+}
+
+/// `UserCreated` of a new user, with its permissions and owned data sources.
+pub(crate) fn user_created_draft(user: &User) -> Draft {
+    let permissions: Vec<&str> = user
+        .permissions
+        .iter()
+        .map(|p| permission_name(*p))
+        .collect();
+    Draft::new("UserCreated", "CREATE", "USER")
+        .with("userId", user.user_id.clone())
+        .with("permissions", permissions)
+        .with("ownedDataSources", user.owned_data_sources.clone())
+        .target(user_target(user))
+}
+
+/// `UserUpdated` of a replaced user, then one `PermissionApplied` / `PermissionRemoved` per
+/// permission that changed.
+pub(crate) fn user_updated_drafts(old: &User, user: &User) -> Vec<Draft> {
+    let mut drafts = vec![Draft::new("UserUpdated", "UPDATE", "USER")
+        .with("userId", user.user_id.clone())
+        .target(user_target(user))];
+    for p in &user.permissions {
+        if !old.has(*p) {
+            drafts.push(
+                Draft::new("PermissionApplied", "UPDATE", "USER")
+                    .with("permission", permission_name(*p))
+                    .target(user_target(user)),
+            );
+        }
+    }
+    for p in &old.permissions {
+        if !user.has(*p) {
+            drafts.push(
+                Draft::new("PermissionRemoved", "UPDATE", "USER")
+                    .with("permission", permission_name(*p))
+                    .target(user_target(user)),
+            );
+        }
+    }
+    drafts
+}
+
+/// The self-audit of administrative actions taken outside an HTTP request: by `trail users` /
+/// `trail keys` on a data directory or database, and by the server itself at start-up (the
+/// first admin and its key, the demo key). The same events as the HTTP endpoints write, with a
+/// `SYSTEM_ACTOR` naming the tool and the operating-system account as the actor. The caller
+/// appends them to the store.
+#[derive(Clone, Debug)]
+pub struct LocalAudit {
+    tenant_id: String,
+    ctx: Context,
+}
+
+impl LocalAudit {
+    /// `tool` names what acted, e.g. `trail-cli` or `trail-serve`; the OS account (`$USER`) is
+    /// added to it.
+    pub fn new(tenant_id: impl Into<String>, tool: &str) -> LocalAudit {
+        let account = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".to_string());
+        LocalAudit {
+            tenant_id: tenant_id.into(),
+            ctx: Context {
+                actor: None,
+                operator: Some(format!("{tool}:{account}")),
+                ip: "local".to_string(),
+                request_id: uuid_v4(),
+            },
+        }
+    }
+
+    /// An API key was created (or imported).
+    pub fn key_created(&self, key: &ApiKeyInfo) -> Result<Vec<NewEvent>, EventError> {
+        self.events(vec![key_draft("ApiKeyCreated", "CREATE", key)])
+    }
+
+    /// An API key was revoked.
+    pub fn key_revoked(&self, key: &ApiKeyInfo) -> Result<Vec<NewEvent>, EventError> {
+        self.events(vec![key_draft("ApiKeyDeleted", "DELETE", key)])
+    }
+
+    /// A user was created.
+    pub fn user_created(&self, user: &User) -> Result<Vec<NewEvent>, EventError> {
+        self.events(vec![user_created_draft(user)])
+    }
+
+    /// A user was replaced: `old` before, `user` after.
+    pub fn user_updated(&self, old: &User, user: &User) -> Result<Vec<NewEvent>, EventError> {
+        self.events(user_updated_drafts(old, user))
+    }
+
+    fn events(&self, drafts: Vec<Draft>) -> Result<Vec<NewEvent>, EventError> {
+        drafts
+            .into_iter()
+            .map(|d| NewEvent::parse(d.render(&self.tenant_id, &self.ctx)))
+            .collect()
+    }
 }
 
 impl Shared {
@@ -223,6 +344,7 @@ mod tests {
                 owned_data_sources: vec![],
                 created_ms: 0,
             }),
+            operator: None,
             ip: "127.0.0.1".into(),
             request_id: "r".into(),
         };

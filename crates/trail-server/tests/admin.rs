@@ -194,7 +194,7 @@ fn the_bootstrap_admin_is_created_once_and_can_use_an_operator_chosen_key() {
     let meta: Arc<dyn MetadataStore> = Arc::new(store.metadata());
     let chosen = "0123456789abcdef0123456789abcdef-chosen";
     let first = rt
-        .block_on(ensure_bootstrap_admin(meta.as_ref(), Some(chosen)))
+        .block_on(ensure_bootstrap_admin(meta.as_ref(), "acme", Some(chosen)))
         .unwrap()
         .expect("created on an empty store");
     assert_eq!(first.secret, chosen);
@@ -202,17 +202,44 @@ fn the_bootstrap_admin_is_created_once_and_can_use_an_operator_chosen_key() {
     assert_eq!(user.user_id, "admin");
     assert_eq!(key.id, first.key_id);
     assert_eq!(user.profile_id, first.profile_id);
-    assert_eq!(
-        rt.block_on(ensure_bootstrap_admin(meta.as_ref(), None))
-            .unwrap(),
-        None,
+    assert!(
+        rt.block_on(ensure_bootstrap_admin(meta.as_ref(), "acme", None))
+            .unwrap()
+            .is_none(),
         "not again once users exist"
     );
+    // The creation comes with its self-audit events, by the server as the actor.
+    let logged: Vec<serde_json::Value> = first
+        .self_audit
+        .iter()
+        .map(|e| serde_json::from_str(&e.document).unwrap())
+        .collect();
+    let kinds: Vec<&str> = logged
+        .iter()
+        .map(|e| e["auditPayload"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["UserCreatedAuditPayload", "ApiKeyCreatedAuditPayload"],
+        "{logged:?}"
+    );
+    assert_eq!(logged[1]["auditPayload"]["apiKeyId"], first.key_id.as_str());
+    for e in &logged {
+        assert_eq!(e["tenantId"], "acme");
+        assert_eq!(e["actor"]["type"], "SYSTEM_ACTOR");
+        assert!(e["actor"]["id"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("trail-serve:")));
+    }
     let too_short = tempfile::tempdir().unwrap();
     let store2 = EmbeddedStore::open(too_short.path()).unwrap();
     let meta2: Arc<dyn MetadataStore> = Arc::new(store2.metadata());
     assert!(rt
-        .block_on(ensure_bootstrap_admin(meta2.as_ref(), Some("short")))
+        .block_on(ensure_bootstrap_admin(
+            meta2.as_ref(),
+            "acme",
+            Some("short")
+        ))
         .is_err());
     assert!(
         rt.block_on(meta2.list_users()).unwrap().is_empty(),
