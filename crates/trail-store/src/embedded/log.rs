@@ -214,8 +214,8 @@ pub struct RunRecord {
 }
 
 /// Reads the records (ascending offsets, all in `segment`, close together) with one read of the
-/// byte range that spans them, appending that range to `out`; returns each record's hash and the
-/// range of `out` that holds its document (other bytes of the range lie between documents).
+/// byte range that spans them and appends their documents to `out`; returns each record's hash
+/// and the range of `out` that holds its document.
 ///
 /// Every record is verified before it is returned, in one of two ways:
 /// - a batch frame that lies whole inside the range (its header found just before its first
@@ -264,15 +264,14 @@ pub fn read_run_into(
     };
     let start = first - lead;
     let end = last as usize + RECORD_HEADER_LEN + last_len;
-    let base = out.len();
-    out.resize(base + (end - start as usize), 0);
+    // A buffer of its own (not `out`): a sparse run spans far more bytes than its documents.
+    let mut buf = vec![0u8; end - start as usize];
     segment
         .file
-        .read_exact_at(&mut out[base..], start as u64)
+        .read_exact_at(&mut buf, start as u64)
         .map_err(|e| corrupt(first, format!("records unreadable: {e}")))?;
-    let buf = &out[base..];
-    let verified = frames_verified_by_crc(buf, start, records);
-    let mut found = Vec::with_capacity(records.len());
+    let verified = frames_verified_by_crc(&buf, start, records);
+    let mut located = Vec::with_capacity(records.len());
     let mut unverified = Vec::new();
     for (i, r) in records.iter().enumerate() {
         let at = (r.offset - start) as usize;
@@ -292,21 +291,29 @@ pub fn read_run_into(
         if !verified[i] {
             unverified.push(i);
         }
-        found.push((hash, base + body, base + body + len));
+        located.push((hash, body, body + len));
     }
     let docs: Vec<&[u8]> = unverified
         .iter()
-        .map(|&i| &out[found[i].1..found[i].2])
+        .map(|&i| &buf[located[i].1..located[i].2])
         .collect();
     for (&i, computed) in unverified.iter().zip(sha256_many(&docs)) {
-        if computed != found[i].0 {
+        if computed != located[i].0 {
             return Err(corrupt(
                 records[i].offset,
                 "record does not match its SHA-256".into(),
             ));
         }
     }
-    Ok(found)
+    out.reserve(located.iter().map(|(_, s, e)| e - s).sum());
+    Ok(located
+        .into_iter()
+        .map(|(hash, s, e)| {
+            let start = out.len();
+            out.extend_from_slice(&buf[s..e]);
+            (hash, start, out.len())
+        })
+        .collect())
 }
 
 /// A frame's header and the fixed part of its body: what lies between a frame's start and its
