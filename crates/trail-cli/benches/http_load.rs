@@ -97,31 +97,46 @@ fn main() {
         assert!(ok, "gen.py failed");
     }
     let trail = env!("CARGO_BIN_EXE_trail");
-    // A key: a new one for the first admin if users exist, else the bootstrap key.
-    let bootstrap = "load-benchmark-bootstrap-key-0123456789abcdef".to_string();
-    let created = Command::new(trail)
+    // A user of its own with AUDIT and INGEST (the store may hold users made by other
+    // benchmarks, with fewer permissions), and a key for it.
+    let user = Command::new(trail)
         .args([
-            "keys",
+            "users",
             "create",
-            "--profile-id",
-            "1",
-            "--name",
-            "load",
-            "--data-dir",
+            "--permission",
+            "AUDIT",
+            "--permission",
+            "INGEST",
         ])
+        .args(["--user-id", &format!("load-bench-{}", std::process::id())])
+        .arg("--data-dir")
         .arg(&store)
         .output()
         .unwrap();
-    let key = if created.status.success() {
-        String::from_utf8_lossy(&created.stdout)
-            .lines()
-            .last()
-            .unwrap()
-            .trim()
-            .to_string()
-    } else {
-        bootstrap.clone()
-    };
+    assert!(
+        user.status.success(),
+        "trail users create failed: {}",
+        String::from_utf8_lossy(&user.stderr)
+    );
+    let profile: Value = serde_json::from_slice(&user.stdout).unwrap();
+    let created = Command::new(trail)
+        .args(["keys", "create", "--name", "load", "--profile-id"])
+        .arg(profile["profileId"].to_string())
+        .arg("--data-dir")
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "trail keys create failed: {}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let key = String::from_utf8_lossy(&created.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
     let port = 18_000 + (std::process::id() % 1000) as u16;
     let base = format!("http://127.0.0.1:{port}");
     let t_open = Instant::now();
@@ -134,7 +149,6 @@ fn main() {
                 "--data-dir",
             ])
             .arg(&store)
-            .env("TRAIL_BOOTSTRAP_KEY", &bootstrap)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
