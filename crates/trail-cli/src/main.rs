@@ -34,10 +34,14 @@ enum Command {
     Serve(ServeArgs),
     /// Load NDJSON, a JSON array, or an Immuta `{"hits": [...]}` download into a data directory.
     Import(ImportArgs),
-    /// Manage users of a data directory (stop the server first).
+    /// Manage users of a data directory (stop the server first). Every change is recorded in
+    /// the audit log (UserCreated, UserUpdated, PermissionApplied/Removed) with actor
+    /// `trail-cli:<OS account>` and tenant `TRAIL_TENANT_ID` (default `trail`).
     #[command(subcommand)]
     Users(UsersCommand),
-    /// Manage API keys of a data directory (stop the server first).
+    /// Manage API keys of a data directory (stop the server first). Creating and revoking are
+    /// recorded in the audit log (ApiKeyCreated/ApiKeyDeleted) with actor `trail-cli:<OS
+    /// account>` and tenant `TRAIL_TENANT_ID` (default `trail`).
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Read and check every record of the log; reports any corruption with segment and offset.
