@@ -6,8 +6,8 @@
 //! committed sequence number), then a producer on a blocking thread pulls the matching events
 //! through [`AuditStore::scan_matching_packed`] in chunks of [`CHUNK_EVENTS`] (the next chunk is
 //! fetched while the current one is rendered), renders them, optionally gzips them, and hands
-//! the bytes to the response body through a channel of a few chunks. Events appended during the export are
-//! after `upTo` and not part of it, so a resumed export sees exactly the same set.
+//! the bytes to the response body through a channel of a few chunks. Events appended during the
+//! export are after `upTo` and not part of it, so a resumed export sees exactly the same set.
 //!
 //! Formats (`format`): `ndjson` (default; one document per line), `json` (the seed's
 //! `{"hits":[...]}` shape), `csv`. Forms (`form`): `original` (default; each document byte for

@@ -346,19 +346,37 @@ fn frames_verified_by_crc(buf: &[u8], start: u32, records: &[RunRecord]) -> Vec<
 /// When `buf[at..]` starts a frame whose first record has sequence number `seq`, which lies
 /// whole in `buf` and whose CRC-32 holds: where the frame ends in `buf`.
 fn whole_frame_at(buf: &[u8], at: usize, seq: u64) -> Option<usize> {
-    let word =
-        |o: usize| -> Option<u32> { Some(u32::from_le_bytes(buf.get(o..o + 4)?.try_into().ok()?)) };
-    if word(at)? != FRAME_MAGIC {
+    let body = at + FRAME_HEADER_LEN;
+    let header = FrameHeader::decode(buf.get(at..body)?.try_into().ok()?);
+    if header.magic != FRAME_MAGIC {
         return None;
     }
-    let first_seq = u64::from_le_bytes(buf.get(at + 12..at + 20)?.try_into().ok()?);
+    let first_seq = u64::from_le_bytes(buf.get(body..body + 8)?.try_into().ok()?);
     if first_seq != seq {
         return None;
     }
-    let body = at + FRAME_HEADER_LEN;
-    let end = body.checked_add(word(at + 4)? as usize)?;
-    let crc = word(at + 8)?;
-    (crc32fast::hash(buf.get(body..end)?) == crc).then_some(end)
+    let end = body.checked_add(header.body_len as usize)?;
+    (crc32fast::hash(buf.get(body..end)?) == header.crc).then_some(end)
+}
+
+/// The fields of a frame header (see the layout in the module docs).
+struct FrameHeader {
+    magic: u32,
+    body_len: u32,
+    crc: u32,
+}
+
+impl FrameHeader {
+    fn decode(bytes: &[u8; FRAME_HEADER_LEN]) -> FrameHeader {
+        let word = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        FrameHeader {
+            magic: word(0),
+            body_len: word(4),
+            crc: word(8),
+        }
+    }
 }
 
 /// One batch frame found while scanning a segment.
@@ -462,9 +480,12 @@ pub fn scan_segment(
         reader
             .read_exact(&mut fh)
             .map_err(|e| StoreError::io(path, e))?;
-        let magic = u32::from_le_bytes(fh[0..4].try_into().unwrap_or_default());
-        let body_len = u32::from_le_bytes(fh[4..8].try_into().unwrap_or_default()) as u64;
-        let crc = u32::from_le_bytes(fh[8..12].try_into().unwrap_or_default());
+        let FrameHeader {
+            magic,
+            body_len,
+            crc,
+        } = FrameHeader::decode(&fh);
+        let body_len = body_len as u64;
         let frame_end = pos + FRAME_HEADER_LEN as u64 + body_len;
         if magic != FRAME_MAGIC {
             // A crash can leave zeroes (or nothing recognisable) only at the very end.

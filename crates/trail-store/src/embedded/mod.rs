@@ -793,9 +793,9 @@ impl EmbeddedStore {
                 &records,
                 &mut out.bytes,
             )?;
-            for ((b, r, _), (hash, start, end)) in run.iter().zip(found) {
+            for (((b, r, _), record), (hash, start, end)) in run.iter().zip(&records).zip(found) {
                 out.events.push(PackedEvent {
-                    seq: b.base_row + *r as u64 + 1,
+                    seq: record.seq,
                     hash,
                     received_ms: b.received_of(*r),
                     event_time_ms: b.time.get(*r as usize),
