@@ -197,56 +197,59 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     Ok(())
 }
 
+/// Runs a `trail users` / `trail keys` action on the store its `--data-dir`/`--store` names,
+/// embedded or PostgreSQL, through the store traits.
+fn on_stores<F>(dir: &DataDirArg, action: F) -> Result<()>
+where
+    F: AsyncFnOnce(&dyn MetadataStore, &dyn AuditStore) -> Result<()>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let stores = stores(&dir.store, &dir.data_dir, &runtime)?;
+    runtime.block_on(action(stores.meta.as_ref(), stores.audit.as_ref()))
+}
+
 fn users(cmd: UsersCommand) -> Result<()> {
-    if pgcli::is_postgres(&cmd.dir().store) {
-        return pgcli::users(cmd);
-    }
-    let store = open(&cmd.dir().data_dir)?;
-    let meta = store.metadata();
-    match cmd {
-        UsersCommand::List(_) => print_json(&meta.list_users_sync()?),
+    on_stores(cmd.dir(), async |meta, audit| match &cmd {
+        UsersCommand::List(_) => print_json(&meta.list_users().await?),
         UsersCommand::Create(f) => {
-            let user = meta.create_user_sync(new_user(&f)?)?;
+            let user = meta.create_user(new_user(f)?).await?;
             print_json(&user)?;
             let done = format!("user {} was created", user.profile_id);
-            record_locally(&store, local_audit().user_created(&user), &done)
+            record_locally(audit, local_audit().user_created(&user), &done).await
         }
         UsersCommand::Update { profile_id, fields } => {
-            let old = meta.get_user_sync(profile_id)?.with_context(|| {
+            let old = meta.get_user(*profile_id).await?.with_context(|| {
                 format!("no user with profile id {profile_id}; `trail users list` shows them")
             })?;
-            let user = meta.update_user_sync(profile_id, new_user(&fields)?)?;
+            let user = meta.update_user(*profile_id, new_user(fields)?).await?;
             print_json(&user)?;
             let done = format!("user {profile_id} was updated");
-            record_locally(&store, local_audit().user_updated(&old, &user), &done)
+            record_locally(audit, local_audit().user_updated(&old, &user), &done).await
         }
-    }
+    })
 }
 
 fn keys(cmd: KeysCommand) -> Result<()> {
-    if pgcli::is_postgres(&cmd.dir().store) {
-        return pgcli::keys(cmd);
-    }
-    let store = open(&cmd.dir().data_dir)?;
-    let meta = store.metadata();
-    match cmd {
-        KeysCommand::List { profile_id, .. } => print_json(&meta.list_keys_sync(profile_id)?),
+    on_stores(cmd.dir(), async |meta, audit| match &cmd {
+        KeysCommand::List { profile_id, .. } => print_json(&meta.list_keys(*profile_id).await?),
         KeysCommand::Create {
             profile_id, name, ..
         } => {
-            let (info, secret) = meta.create_key_sync(profile_id, &name)?;
+            let (info, secret) = meta.create_key(*profile_id, name).await?;
             print_json(&info)?;
             println!("\nAPI key (shown once, store it now):\n{secret}");
             let done = format!("key {} was created (its secret is above)", info.id);
-            record_locally(&store, local_audit().key_created(&info), &done)
+            record_locally(audit, local_audit().key_created(&info), &done).await
         }
         KeysCommand::Revoke { id, .. } => {
-            let info = meta.revoke_key_sync(&id)?;
+            let info = meta.revoke_key(id).await?;
             print_json(&info)?;
             let done = format!("key {id} was revoked");
-            record_locally(&store, local_audit().key_revoked(&info), &done)
+            record_locally(audit, local_audit().key_revoked(&info), &done).await
         }
-    }
+    })
 }
 
 /// The self-audit of `trail users` / `trail keys`: the same events as the HTTP endpoints, with
@@ -258,16 +261,17 @@ fn local_audit() -> LocalAudit {
 }
 
 /// Appends the self-audit events of an action already carried out (`done` says what it was).
-fn record_locally(
-    store: &EmbeddedStore,
+async fn record_locally(
+    audit: &dyn AuditStore,
     events: Result<Vec<NewEvent>, EventError>,
     done: &str,
 ) -> Result<()> {
-    let written = events
-        .map_err(|e| StoreError::Invalid(e.to_string()))
-        .and_then(|events| store.append_blocking(events));
+    let written = match events {
+        Ok(events) => audit.append(events).await,
+        Err(e) => Err(StoreError::Invalid(e.to_string())),
+    };
     written.map(|_| ()).with_context(|| {
-        format!("{done}, but its self-audit event could not be written to the store; check the data directory with `trail verify`")
+        format!("{done}, but its self-audit event could not be written to the store")
     })
 }
 
