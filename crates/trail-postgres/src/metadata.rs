@@ -21,14 +21,6 @@ const USER_COLUMNS: &str =
     "profile_id, user_id, email, name, permissions, owned_data_sources, created_ms";
 const KEY_COLUMNS: &str = "id, profile_id, name, created_ms, revoked_ms";
 
-fn permission_name(p: Permission) -> &'static str {
-    match p {
-        Permission::Audit => "AUDIT",
-        Permission::Ingest => "INGEST",
-        Permission::Admin => "ADMIN",
-    }
-}
-
 fn user_at(r: &Row, at: usize) -> User {
     let perms: Vec<String> = r.get(at + 4);
     User {
@@ -117,11 +109,7 @@ impl PostgresStore {
 impl MetadataStore for PostgresStore {
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
         validate(&user)?;
-        let perms: Vec<&str> = user
-            .permissions
-            .iter()
-            .map(|p| permission_name(*p))
-            .collect();
+        let perms: Vec<&str> = user.permissions.iter().map(|p| p.name()).collect();
         let client = self.client().await?;
         let res = client
             .query_one(
@@ -151,11 +139,7 @@ impl MetadataStore for PostgresStore {
 
     async fn update_user(&self, profile_id: i64, user: NewUser) -> Result<User, StoreError> {
         validate(&user)?;
-        let perms: Vec<&str> = user
-            .permissions
-            .iter()
-            .map(|p| permission_name(*p))
-            .collect();
+        let perms: Vec<&str> = user.permissions.iter().map(|p| p.name()).collect();
         let client = self.client().await?;
         let res = client
             .query_opt(

@@ -45,24 +45,12 @@ impl Caller {
         if self.user.has(permission) {
             Ok(())
         } else {
-            Err(ApiError::missing_permission(
-                permission_name(permission),
-                what,
-            ))
+            Err(ApiError::missing_permission(permission.name(), what))
         }
     }
 
     pub fn is_admin(&self) -> bool {
         self.user.has(Permission::Admin)
-    }
-}
-
-/// The wire name of a permission.
-pub fn permission_name(p: Permission) -> &'static str {
-    match p {
-        Permission::Audit => "AUDIT",
-        Permission::Ingest => "INGEST",
-        Permission::Admin => "ADMIN",
     }
 }
 

@@ -27,8 +27,6 @@ use trail_model::timefmt::format_iso_ms;
 use trail_model::EventError;
 use trail_store::{ApiKeyInfo, NewEvent, User};
 
-use crate::auth::permission_name;
-
 use crate::error::ApiError;
 use crate::Shared;
 
@@ -189,11 +187,7 @@ pub(crate) fn key_draft(event: &'static str, action: &'static str, key: &ApiKeyI
 
 /// `UserCreated` of a new user, with its permissions and owned data sources.
 pub(crate) fn user_created_draft(user: &User) -> Draft {
-    let permissions: Vec<&str> = user
-        .permissions
-        .iter()
-        .map(|p| permission_name(*p))
-        .collect();
+    let permissions: Vec<&str> = user.permissions.iter().map(|p| p.name()).collect();
     Draft::new("UserCreated", "CREATE", "USER")
         .with("userId", user.user_id.clone())
         .with("permissions", permissions)
@@ -211,7 +205,7 @@ pub(crate) fn user_updated_drafts(old: &User, user: &User) -> Vec<Draft> {
         if !old.has(*p) {
             drafts.push(
                 Draft::new("PermissionApplied", "UPDATE", "USER")
-                    .with("permission", permission_name(*p))
+                    .with("permission", p.name())
                     .target(user_target(user)),
             );
         }
@@ -220,7 +214,7 @@ pub(crate) fn user_updated_drafts(old: &User, user: &User) -> Vec<Draft> {
         if !user.has(*p) {
             drafts.push(
                 Draft::new("PermissionRemoved", "UPDATE", "USER")
-                    .with("permission", permission_name(*p))
+                    .with("permission", p.name())
                     .target(user_target(user)),
             );
         }

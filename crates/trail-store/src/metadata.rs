@@ -37,6 +37,15 @@ impl Permission {
             _ => None,
         }
     }
+
+    /// The permission's name on the wire and in storage: `AUDIT`, `INGEST` or `ADMIN`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::Audit => "AUDIT",
+            Permission::Ingest => "INGEST",
+            Permission::Admin => "ADMIN",
+        }
+    }
 }
 
 /// A Trail user.
