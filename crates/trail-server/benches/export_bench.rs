@@ -15,6 +15,10 @@ use trail_server::{serve, AppState, ServerConfig};
 use trail_store::embedded::EmbeddedStore;
 use trail_store::{AuditStore, MetadataStore, NewUser, Permission};
 
+/// The allocator of the `trail` binary, so the figures are the ones it gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let dir = std::env::args()
         .skip(1)
