@@ -173,7 +173,7 @@ fn legacy_dimensions(m: &Members) -> Result<Dimensions, EventError> {
         return Err(EventError::new("recordType", "must not be empty"));
     }
     let success = opt_bool(m.success, "success")?;
-    let outcome = match opt_string(m.outcome, "outcome")? {
+    let outcome = match opt_str(m.outcome, "outcome")? {
         Some(name) => Outcome::parse(&name).ok_or_else(|| {
             EventError::new(
                 "outcome",
@@ -193,9 +193,9 @@ fn legacy_dimensions(m: &Members) -> Result<Dimensions, EventError> {
         name: project_name,
     });
     // Members that are not indexed are still checked, so that GET /audit can always render them.
-    opt_string(m.failure_reason, "failureReason")?;
+    opt_str(m.failure_reason, "failureReason")?;
     opt_bool(m.warning, "warning")?;
-    opt_string(m.fingerprint_version_name, "fingerprintVersionName")?;
+    opt_str(m.fingerprint_version_name, "fingerprintVersionName")?;
     Ok(Dimensions {
         id,
         form: EventForm::Legacy,
@@ -214,7 +214,7 @@ fn legacy_dimensions(m: &Members) -> Result<Dimensions, EventError> {
 
 fn uam_dimensions(m: &Members) -> Result<Dimensions, EventError> {
     let id = req_string(m.id, "id")?;
-    let ts = req_string(m.event_timestamp, "eventTimestamp")?;
+    let ts = req_str(m.event_timestamp, "eventTimestamp")?;
     let event_time_ms = timefmt::parse_iso_ms(&ts).ok_or_else(|| {
         EventError::new(
             "eventTimestamp",
@@ -222,7 +222,7 @@ fn uam_dimensions(m: &Members) -> Result<Dimensions, EventError> {
         )
     })?;
     if let Some(raw) = m.received_timestamp {
-        if let Some(rts) = opt_string(Some(raw), "receivedTimestamp")? {
+        if let Some(rts) = opt_str(Some(raw), "receivedTimestamp")? {
             timefmt::parse_iso_ms(&rts).ok_or_else(|| {
                 EventError::new(
                     "receivedTimestamp",
@@ -231,17 +231,17 @@ fn uam_dimensions(m: &Members) -> Result<Dimensions, EventError> {
             })?;
         }
     }
-    opt_string(m.tenant_id, "tenantId")?;
-    let action = opt_string(m.action, "action")?;
-    let status = req_string(m.action_status, "actionStatus")?;
+    opt_str(m.tenant_id, "tenantId")?;
+    let action = opt_str(m.action, "action")?;
+    let status = req_str(m.action_status, "actionStatus")?;
     let outcome = Outcome::from_action_status(&status).ok_or_else(|| {
         EventError::new(
             "actionStatus",
             format!("`{status}` is not one of SUCCESS, FAILURE, UNAUTHORIZED"),
         )
     })?;
-    opt_string(m.action_status_reason, "actionStatusReason")?;
-    let target_type = opt_string(m.target_type, "targetType")?;
+    opt_str(m.action_status_reason, "actionStatusReason")?;
+    let target_type = opt_str(m.target_type, "targetType")?;
 
     let payload = match m.audit_payload {
         Some(raw) => parse_value(raw, "auditPayload")?,
@@ -404,20 +404,35 @@ fn is_null(raw: &RawValue) -> bool {
 }
 
 fn req_string(raw: Option<&RawValue>, field: &str) -> Result<String, EventError> {
-    match opt_string(raw, field)? {
+    req_str(raw, field).map(Cow::into_owned)
+}
+
+fn req_str<'a>(raw: Option<&'a RawValue>, field: &str) -> Result<Cow<'a, str>, EventError> {
+    match opt_str(raw, field)? {
         Some(s) => Ok(s),
         None => Err(EventError::new(field, "required (a string)")),
     }
 }
 
 fn opt_string(raw: Option<&RawValue>, field: &str) -> Result<Option<String>, EventError> {
-    match raw {
-        None => Ok(None),
-        Some(r) if is_null(r) => Ok(None),
-        Some(r) => serde_json::from_str::<Cow<str>>(r.get())
-            .map(|c| Some(c.into_owned()))
-            .map_err(|_| EventError::new(field, format!("must be a string, got {}", kind_of(r)))),
+    Ok(opt_str(raw, field)?.map(Cow::into_owned))
+}
+
+/// A string member, borrowed from the document unless it holds escapes. The document was
+/// validated whole when its members were read, so a string without `\` is its raw text
+/// between the quotes.
+fn opt_str<'a>(raw: Option<&'a RawValue>, field: &str) -> Result<Option<Cow<'a, str>>, EventError> {
+    let Some(r) = raw else { return Ok(None) };
+    let text = r.get();
+    if text == "null" {
+        return Ok(None);
     }
+    if text.len() >= 2 && text.starts_with('"') && !text.contains('\\') {
+        return Ok(Some(Cow::Borrowed(&text[1..text.len() - 1])));
+    }
+    serde_json::from_str::<Cow<str>>(text)
+        .map(|c| Some(Cow::Owned(c.into_owned())))
+        .map_err(|_| EventError::new(field, format!("must be a string, got {}", kind_of(r))))
 }
 
 fn opt_bool(raw: Option<&RawValue>, field: &str) -> Result<Option<bool>, EventError> {
@@ -464,7 +479,7 @@ fn opt_i64_array(raw: Option<&RawValue>, field: &str) -> Result<Vec<i64>, EventE
 fn epoch_ms(raw: &RawValue, field: &str) -> Result<i64, EventError> {
     let text = raw.get();
     let digits: Cow<str> = if text.starts_with('"') {
-        serde_json::from_str::<Cow<str>>(text).map_err(|e| EventError::new(field, e.to_string()))?
+        opt_str(Some(raw), field)?.unwrap_or_default()
     } else {
         Cow::Borrowed(text)
     };
@@ -560,6 +575,38 @@ mod tests {
         assert_eq!(parse_event(doc).unwrap().outcome, Outcome::UserError);
         let doc = r#"{"id":"x","dateTime":"1","recordType":"sqlQuery","success":false}"#;
         assert_eq!(parse_event(doc).unwrap().outcome, Outcome::Failure);
+    }
+
+    proptest::proptest! {
+        /// Strings without escapes are read straight from the document; with escapes they are
+        /// decoded. Either way the dimension is the string the producer serialised.
+        #[test]
+        fn string_members_read_back_exactly_with_or_without_escapes(
+            user in "\\PC{0,24}", record_type in "[a-zA-Z\"\\\\\u{1}\u{e9}\u{1F600}]{1,12}"
+        ) {
+            let doc = serde_json::json!({"id": "e1", "dateTime": "1", "recordType": record_type, "userId": user});
+            let d = parse_event(&doc.to_string()).unwrap();
+            proptest::prop_assert_eq!(d.record_type, record_type);
+            proptest::prop_assert_eq!(d.user_id, Some(user));
+        }
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded_and_non_strings_refused_by_field() {
+        let doc = r#"{"id":"x\u0031","dateTime":"1","recordType":"a\"b","userId":"k\u0040e.com","failureReason":7}"#;
+        assert_eq!(parse_event(doc).unwrap_err().field, "failureReason");
+        let doc =
+            r#"{"id":"x\u0031","dateTime":"\u0031","recordType":"a\"b","userId":"k\u0040e.com"}"#;
+        let d = parse_event(doc).unwrap();
+        assert_eq!(
+            (
+                d.id.as_str(),
+                d.record_type.as_str(),
+                d.user_id.as_deref(),
+                d.event_time_ms
+            ),
+            ("x1", "a\"b", Some("k@e.com"), 1)
+        );
     }
 
     #[test]
