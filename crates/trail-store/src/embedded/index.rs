@@ -385,59 +385,6 @@ pub struct Block {
     pub postings: Option<Postings>,
 }
 
-/// One row to add, with codes already interned.
-pub struct RowCodes {
-    pub time: i64,
-    pub location: Location,
-    pub received_ms: i64,
-    pub data_sources: Vec<u32>,
-    pub project: u32,
-    pub profile: u32,
-    pub record_type: u32,
-    pub outcome: u8,
-    pub blob: u32,
-    pub purposes: Vec<u32>,
-    pub fingerprint: u64,
-}
-
-impl RowCodes {
-    /// Interns the dimensions of one event.
-    pub fn intern(
-        dicts: &mut Dicts,
-        d: &Dimensions,
-        location: Location,
-        received_ms: i64,
-        fingerprint: u64,
-    ) -> RowCodes {
-        RowCodes {
-            time: d.event_time_ms,
-            location,
-            received_ms,
-            data_sources: d
-                .data_sources
-                .iter()
-                .map(|n| dicts.data_source.intern(n.id, n.name.as_deref()))
-                .collect(),
-            project: d
-                .project
-                .as_ref()
-                .map_or(0, |p| dicts.project.intern(p.id, p.name.as_deref())),
-            profile: d
-                .profile_id
-                .map_or(0, |id| dicts.profile.intern(id, d.user_id.as_deref())),
-            record_type: dicts.record_type.intern(&d.record_type),
-            outcome: d.outcome.code(),
-            blob: d.blob_id.as_deref().map_or(0, |b| dicts.blob.intern(b)),
-            purposes: d
-                .purpose_ids
-                .iter()
-                .map(|p| dicts.purpose.intern(*p, None))
-                .collect(),
-            fingerprint,
-        }
-    }
-}
-
 fn push_run<T: PartialEq + Copy>(runs: &mut Vec<Run<T>>, row: u32, value: T) {
     if runs.last().map(|r| r.1) != Some(value) {
         runs.push((row, value));
@@ -481,30 +428,50 @@ impl Block {
         self.time.is_empty()
     }
 
-    pub fn push(&mut self, r: RowCodes) {
+    /// Interns one event's dimensions and appends its row (codes go straight into the columns,
+    /// with no per-row intermediate).
+    pub fn push_event(
+        &mut self,
+        dicts: &mut Dicts,
+        d: &Dimensions,
+        location: Location,
+        received_ms: i64,
+        fingerprint: u64,
+    ) {
         let row = self.time.len() as u32;
-        self.time.push(r.time);
-        self.min_time = self.min_time.min(r.time);
-        self.max_time = self.max_time.max(r.time);
-        self.offset.push(r.location.offset);
-        push_run(&mut self.segment_runs, row, r.location.segment);
-        push_run(&mut self.received_runs, row, r.received_ms);
-        let mut ds = r.data_sources.iter();
-        self.data_source.push(ds.next().copied().unwrap_or(0));
-        for &c in ds {
+        self.time.push(d.event_time_ms);
+        self.min_time = self.min_time.min(d.event_time_ms);
+        self.max_time = self.max_time.max(d.event_time_ms);
+        self.offset.push(location.offset);
+        push_run(&mut self.segment_runs, row, location.segment);
+        push_run(&mut self.received_runs, row, received_ms);
+        let mut ds = d
+            .data_sources
+            .iter()
+            .map(|n| dicts.data_source.intern(n.id, n.name.as_deref()));
+        self.data_source.push(ds.next().unwrap_or(0));
+        for c in ds {
             self.data_source_extra.push((row, c));
         }
-        self.project.push(r.project);
-        self.profile.push(r.profile);
-        self.record_type.push(r.record_type);
-        self.outcome.push(r.outcome);
-        if r.blob != 0 {
-            self.blob.push((row, r.blob));
+        self.project.push(
+            d.project
+                .as_ref()
+                .map_or(0, |p| dicts.project.intern(p.id, p.name.as_deref())),
+        );
+        self.profile.push(
+            d.profile_id
+                .map_or(0, |id| dicts.profile.intern(id, d.user_id.as_deref())),
+        );
+        self.record_type
+            .push(dicts.record_type.intern(&d.record_type));
+        self.outcome.push(d.outcome.code());
+        if let Some(b) = d.blob_id.as_deref() {
+            self.blob.push((row, dicts.blob.intern(b)));
         }
-        for &p in &r.purposes {
-            self.purpose.push((row, p));
+        for p in &d.purpose_ids {
+            self.purpose.push((row, dicts.purpose.intern(*p, None)));
         }
-        self.fingerprints.push(r.fingerprint);
+        self.fingerprints.push(fingerprint);
     }
 
     /// Appends another block's rows (used when merging chunks into a sealed block).

@@ -40,7 +40,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use trail_model::{Dimensions, SearchAnswer, SearchQuery, StoredEvent};
 
-use self::index::{Block, Compiled, DictSizes, Dicts, RowCodes, BLOCK_ROWS};
+use self::index::{Block, Compiled, DictSizes, Dicts, BLOCK_ROWS};
 use self::log::{Location, Segment};
 use crate::error::StoreError;
 use crate::event_hash;
@@ -444,22 +444,20 @@ impl EmbeddedStore {
     /// Appends a batch and returns once it is durable (blocking).
     pub fn append_blocking(&self, batch: Vec<NewEvent>) -> Result<AppendReport, StoreError> {
         let received_ms = now_ms();
-        let doc_hashes = {
-            let docs: Vec<&[u8]> = batch.iter().map(|e| e.document.as_bytes()).collect();
-            event_hash::sha256_many(&docs)
+        // Documents and ids hashed in one SIMD pass: the first half are the stored-bytes
+        // hashes, the second the ids' (whose first 8 bytes are the dedup fingerprint).
+        let hashes = {
+            let messages: Vec<&[u8]> = batch
+                .iter()
+                .map(|e| e.document.as_bytes())
+                .chain(batch.iter().map(|e| e.dims.id.as_bytes()))
+                .collect();
+            event_hash::sha256_many(&messages)
         };
-        let id_hashes = {
-            let ids: Vec<&[u8]> = batch.iter().map(|e| e.dims.id.as_bytes()).collect();
-            event_hash::sha256_many(&ids)
-        };
-        let prepared: Vec<(NewEvent, [u8; 32], Fingerprint)> = batch
-            .into_iter()
-            .zip(doc_hashes)
-            .zip(id_hashes)
-            .map(|((e, h), idh)| (e, h, fingerprint_of_hash(&idh)))
-            .collect();
+        let (doc_hashes, id_hashes) = hashes.split_at(batch.len());
+        let fingerprints: Vec<Fingerprint> = id_hashes.iter().map(fingerprint_of_hash).collect();
         let mut report = AppendReport {
-            results: Vec::with_capacity(prepared.len()),
+            results: Vec::with_capacity(batch.len()),
             ..Default::default()
         };
         let my_lsn = {
@@ -467,25 +465,30 @@ impl EmbeddedStore {
             if let Some(p) = &w.poisoned {
                 return Err(StoreError::Poisoned(p.clone()));
             }
-            let mut batch_ids: FxHashMap<String, u64> = FxHashMap::default();
-            let mut to_store = Vec::with_capacity(prepared.len());
+            // Indices into `batch` of the events to store, in input order.
+            let mut to_store: Vec<usize> = Vec::with_capacity(batch.len());
             let first_seq = w.next_seq;
-            for (e, h, f) in prepared {
-                let duplicate_of = match batch_ids.get(e.dims.id.as_str()) {
-                    Some(seq) => Some(*seq),
-                    None => self
-                        .stored_row(&w, f, &e.dims.id)?
-                        .map(|row| row as u64 + 1),
-                };
-                if let Some(seq) = duplicate_of {
-                    report.results.push(AppendResult::Duplicate { seq });
-                    report.duplicates += 1;
-                } else {
-                    let seq = first_seq + to_store.len() as u64;
-                    batch_ids.insert(e.dims.id.clone(), seq);
-                    report.results.push(AppendResult::Stored { seq });
-                    report.stored += 1;
-                    to_store.push((e, h, f));
+            {
+                let mut batch_ids: FxHashMap<&str, u64> =
+                    FxHashMap::with_capacity_and_hasher(batch.len(), Default::default());
+                for (i, e) in batch.iter().enumerate() {
+                    let id = e.dims.id.as_str();
+                    let duplicate_of = match batch_ids.get(id) {
+                        Some(seq) => Some(*seq),
+                        None => self
+                            .stored_row(&w, fingerprints[i], id)?
+                            .map(|row| row as u64 + 1),
+                    };
+                    if let Some(seq) = duplicate_of {
+                        report.results.push(AppendResult::Duplicate { seq });
+                        report.duplicates += 1;
+                    } else {
+                        let seq = first_seq + to_store.len() as u64;
+                        batch_ids.insert(id, seq);
+                        report.results.push(AppendResult::Stored { seq });
+                        report.stored += 1;
+                        to_store.push(i);
+                    }
                 }
             }
             if to_store.is_empty() {
@@ -498,7 +501,7 @@ impl EmbeddedStore {
             }
             let docs: Vec<(&str, [u8; 32])> = to_store
                 .iter()
-                .map(|(e, h, _)| (e.document.as_str(), *h))
+                .map(|&i| (batch[i].document.as_str(), doc_hashes[i]))
                 .collect();
             let flen = log::frame_len(&docs);
             if flen > log::MAX_FRAME_BYTES {
@@ -531,14 +534,19 @@ impl EmbeddedStore {
             w.next_seq += to_store.len() as u64;
             let mut rows = Vec::with_capacity(to_store.len());
             let mut locations = Vec::with_capacity(to_store.len());
-            for (i, (e, _, f)) in to_store.into_iter().enumerate() {
-                w.dedup.insert(f, (first_seq - 1 + i as u64) as u32);
+            let mut stored = to_store.iter().copied().zip(offsets).peekable();
+            for (i, e) in batch.into_iter().enumerate() {
+                let Some((_, offset)) = stored.next_if(|(s, _)| *s == i) else {
+                    continue;
+                };
+                let row = first_seq - 1 + rows.len() as u64;
+                w.dedup.insert(fingerprints[i], row as u32);
                 let location = Location {
                     segment: segment_no,
-                    offset: (base + offsets[i] as u64) as u32,
+                    offset: (base + offset as u64) as u32,
                 };
                 locations.push(location);
-                rows.push((e.dims, location, f));
+                rows.push((e.dims, location, fingerprints[i]));
             }
             w.unpublished.push_back((first_seq - 1, locations));
             w.pending.push_back(PendingBatch {
@@ -620,53 +628,49 @@ impl EmbeddedStore {
         if batches.is_empty() {
             return Ok(());
         }
-        let codes: Vec<(u64, Vec<RowCodes>)> = {
-            let mut d = self.inner.dicts.write();
-            batches
-                .iter()
-                .map(|b| {
-                    let rows = b
-                        .rows
-                        .iter()
-                        .map(|(dims, loc, fp)| {
-                            RowCodes::intern(&mut d, dims, *loc, b.received_ms, *fp)
-                        })
-                        .collect();
-                    (b.first_row, rows)
-                })
-                .collect()
-        };
         let block_rows = self.inner.options.block_rows;
         let (mut open, mut open_rows, mut next_row) = {
             let ix = self.inner.index.read();
             (ix.open.clone(), ix.open_rows, ix.rows())
         };
-        let mut newly_sealed = Vec::new();
-        for (first_row, rows) in codes {
-            debug_assert_eq!(first_row, next_row);
-            let mut rows = rows.into_iter().peekable();
-            while rows.peek().is_some() {
-                let room = block_rows - open_rows;
-                let mut chunk = Block::new(next_row);
-                for r in rows.by_ref().take(room) {
-                    chunk.push(r);
-                }
-                next_row += chunk.len() as u64;
-                open_rows += chunk.len();
-                open.push(Arc::new(chunk));
-                if open_rows == block_rows {
-                    let mut merged = Block::with_capacity(open[0].base_row, block_rows);
-                    for c in &open {
-                        merged.extend_from(c);
+        // Full blocks' chunks, merged and indexed after the dictionaries are unlocked.
+        let mut to_seal: Vec<Vec<Arc<Block>>> = Vec::new();
+        {
+            let mut dicts = self.inner.dicts.write();
+            let mut chunk = Block::new(next_row);
+            for batch in &batches {
+                debug_assert_eq!(batch.first_row, next_row + chunk.len() as u64);
+                for (dims, location, fp) in &batch.rows {
+                    chunk.push_event(&mut dicts, dims, *location, batch.received_ms, *fp);
+                    if open_rows + chunk.len() == block_rows {
+                        next_row += chunk.len() as u64;
+                        open.push(Arc::new(std::mem::replace(
+                            &mut chunk,
+                            Block::new(next_row),
+                        )));
+                        to_seal.push(std::mem::take(&mut open));
+                        open_rows = 0;
                     }
-                    merged.build_postings();
-                    merged.narrow_columns();
-                    newly_sealed.push(merged);
-                    open.clear();
-                    open_rows = 0;
                 }
             }
+            if !chunk.is_empty() {
+                open_rows += chunk.len();
+                open.push(Arc::new(chunk));
+            }
         }
+        drop(batches);
+        let mut newly_sealed: Vec<Block> = to_seal
+            .iter()
+            .map(|chunks| {
+                let mut merged = Block::with_capacity(chunks[0].base_row, block_rows);
+                for c in chunks {
+                    merged.extend_from(c);
+                }
+                merged.build_postings();
+                merged.narrow_columns();
+                merged
+            })
+            .collect();
         if !newly_sealed.is_empty() {
             let d = self.inner.dicts.read();
             persist::save_dicts(&self.inner.index_dir, &d)?;
