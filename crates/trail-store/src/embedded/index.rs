@@ -270,8 +270,7 @@ impl PostingList {
     /// Rows holding any of `codes`.
     pub fn union_of(&self, codes: &[u32]) -> RoaringBitmap {
         let mut out = RoaringBitmap::new();
-        let mut sparse: Vec<u32> = Vec::new();
-        let mut sparse_lists = 0;
+        let mut sparse: Vec<&[u16]> = Vec::new();
         for &c in codes {
             let Some((_, start, len)) = self.entry(c) else {
                 continue;
@@ -279,20 +278,24 @@ impl PostingList {
             if len as usize > DENSE_ROWS {
                 out |= &self.dense[start as usize];
             } else {
-                sparse.extend(
-                    self.rows[start as usize..(start + len) as usize]
-                        .iter()
-                        .map(|r| *r as u32),
-                );
-                sparse_lists += 1;
+                sparse.push(&self.rows[start as usize..(start + len) as usize]);
             }
         }
-        if sparse_lists > 1 {
-            sparse.sort_unstable();
-            sparse.dedup();
-        }
-        if !sparse.is_empty() {
-            out |= RoaringBitmap::from_sorted_iter(sparse).unwrap_or_default();
+        match sparse.as_slice() {
+            [] => {}
+            [one] => {
+                out |= RoaringBitmap::from_sorted_iter(one.iter().map(|r| *r as u32))
+                    .unwrap_or_default()
+            }
+            // Several lists: mark their rows in a block-sized bitset rather than sorting the
+            // concatenation (q08 of the suite unions eight data sources' lists in every block).
+            lists => {
+                let mut bits = vec![0u8; 1 << 13];
+                for r in lists.iter().flat_map(|l| l.iter()) {
+                    bits[(*r >> 3) as usize] |= 1 << (*r & 7);
+                }
+                out |= RoaringBitmap::from_lsb0_bytes(0, &bits);
+            }
         }
         out
     }
@@ -751,6 +754,53 @@ impl Block {
     }
 }
 
+/// The rows of a match bitmap, ascending.
+///
+/// Walking a roaring bitmap one value at a time costs about 10 ns a row, which dominated broad
+/// queries (q03 of the suite: 2.7M matching rows at 10M events). A block holds at most 65,536
+/// rows, so its bitmap is one container; read through roaring's portable serialisation (the
+/// RoaringFormatSpec, without run containers), a dense container is 1,024 words whose set bits
+/// come out with `trailing_zeros`, about four times faster. Anything else takes the generic path.
+pub fn rows_of(bitmap: &RoaringBitmap) -> Vec<u32> {
+    const NO_RUN_COOKIE: u32 = 12346;
+    const BITMAP_BYTES: usize = 8192;
+    let generic = || {
+        let mut rows = Vec::with_capacity(bitmap.len() as usize);
+        bitmap.iter().for_each(|r| rows.push(r));
+        rows
+    };
+    let cardinality = bitmap.len() as usize;
+    if cardinality <= 4096 || bitmap.max().is_some_and(|m| m > u16::MAX as u32) {
+        return generic();
+    }
+    let mut bytes = Vec::with_capacity(16 + BITMAP_BYTES);
+    if bitmap.serialize_into(&mut bytes).is_err() {
+        return generic();
+    }
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    // cookie, one container (key 0, cardinality - 1), its offset (16), then 1,024 words.
+    let one_dense_container = bytes.len() == 16 + BITMAP_BYTES
+        && word(0) == NO_RUN_COOKIE
+        && word(4) == 1
+        && word(8) == (cardinality as u32 - 1) << 16
+        && word(12) == 16;
+    if !one_dense_container {
+        return generic();
+    }
+    let mut rows = Vec::with_capacity(cardinality);
+    for (i, w) in bytes[16..].chunks_exact(8).enumerate() {
+        let mut w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        while w != 0 {
+            rows.push(i as u32 * 64 + w.trailing_zeros());
+            w &= w - 1;
+        }
+    }
+    if rows.len() != cardinality {
+        return generic();
+    }
+    rows
+}
+
 /// Counts and facet tallies over one or more blocks.
 #[derive(Clone, Debug)]
 struct Tally {
@@ -824,7 +874,7 @@ impl Tally {
                 }
             }
             Match::Rows(bitmap) => {
-                let rows: Vec<u32> = bitmap.iter().collect();
+                let rows = rows_of(bitmap);
                 let mut pinned = pinned;
                 // Many matched rows: six posting-list intersections beat walking the column.
                 if let (None, Some(p)) = (pinned.outcome, &block.postings) {
@@ -1077,4 +1127,29 @@ fn top_rows(
         .take(size)
         .map(|(_, row)| if desc { row as u64 } else { (-row) as u64 })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast path for dense block bitmaps and the generic one agree with roaring's own
+        /// iteration, sparse or dense, within one block's rows or beyond them.
+        #[test]
+        fn rows_of_lists_every_row_of_the_bitmap_ascending(
+            density in 1u32..64, seed in any::<u64>(), beyond in any::<bool>()
+        ) {
+            let mut x = seed;
+            let span = if beyond { 200_000 } else { 65_536 };
+            let bitmap: RoaringBitmap = (0..span)
+                .filter(|_| {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (x >> 33) as u32 % 64 < density
+                })
+                .collect();
+            prop_assert_eq!(rows_of(&bitmap), bitmap.iter().collect::<Vec<u32>>());
+        }
+    }
 }
