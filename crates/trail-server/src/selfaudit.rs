@@ -201,24 +201,20 @@ pub(crate) fn user_updated_drafts(old: &User, user: &User) -> Vec<Draft> {
     let mut drafts = vec![Draft::new("UserUpdated", "UPDATE", "USER")
         .with("userId", user.user_id.clone())
         .target(user_target(user))];
-    for p in &user.permissions {
-        if !old.has(*p) {
-            drafts.push(
-                Draft::new("PermissionApplied", "UPDATE", "USER")
+    // Permissions `has` that `lacks` does not, as events of `kind`.
+    let changes = |kind: &'static str, has: &User, lacks: &User| {
+        has.permissions
+            .iter()
+            .filter(|p| !lacks.has(**p))
+            .map(|p| {
+                Draft::new(kind, "UPDATE", "USER")
                     .with("permission", p.name())
-                    .target(user_target(user)),
-            );
-        }
-    }
-    for p in &old.permissions {
-        if !user.has(*p) {
-            drafts.push(
-                Draft::new("PermissionRemoved", "UPDATE", "USER")
-                    .with("permission", p.name())
-                    .target(user_target(user)),
-            );
-        }
-    }
+                    .target(user_target(user))
+            })
+            .collect::<Vec<_>>()
+    };
+    drafts.extend(changes("PermissionApplied", user, old));
+    drafts.extend(changes("PermissionRemoved", old, user));
     drafts
 }
 
