@@ -423,10 +423,10 @@ fn opt_string(raw: Option<&RawValue>, field: &str) -> Result<Option<String>, Eve
 /// between the quotes.
 fn opt_str<'a>(raw: Option<&'a RawValue>, field: &str) -> Result<Option<Cow<'a, str>>, EventError> {
     let Some(r) = raw else { return Ok(None) };
-    let text = r.get();
-    if text == "null" {
+    if is_null(r) {
         return Ok(None);
     }
+    let text = r.get();
     if text.len() >= 2 && text.starts_with('"') && !text.contains('\\') {
         return Ok(Some(Cow::Borrowed(&text[1..text.len() - 1])));
     }
