@@ -915,6 +915,20 @@ pub fn is_query_event(name: &str) -> bool {
     entry(name).is_some_and(|e| e.payload_type == "QueryAuditPayload")
 }
 
+/// The record types (as `GET /audit` lists them) of users' queries: the query events' UAM names,
+/// their legacy names, and the legacy-only `sqlQuery` (a query through Immuta's query engine).
+pub fn query_record_types() -> Vec<&'static str> {
+    let mut types: Vec<&'static str> = CATALOG
+        .iter()
+        .filter(|e| e.payload_type == "QueryAuditPayload")
+        .flat_map(|e| std::iter::once(e.name).chain(e.legacy.iter().copied()))
+        .chain(["sqlQuery"])
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    types
+}
+
 /// Whether any catalogue event has this `auditPayload.type`.
 pub fn is_known_payload_type(payload_type: &str) -> bool {
     CATALOG.iter().any(|e| e.payload_type == payload_type)
@@ -1022,6 +1036,22 @@ mod tests {
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn query_record_types_are_the_query_events_and_their_legacy_names() {
+        assert_eq!(
+            query_record_types(),
+            [
+                "DatabricksQuery",
+                "SnowflakeQuery",
+                "TrinoQuery",
+                "nativeQuery",
+                "prestoQuery",
+                "spark",
+                "sqlQuery"
+            ]
+        );
     }
 
     #[test]

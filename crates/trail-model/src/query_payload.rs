@@ -97,10 +97,44 @@ impl QueryAuditPayload {
     }
 }
 
+/// The SQL text of a stored query event (`auditPayload.queryText`), read without building the
+/// rest of the document. `None` for events without one, which includes every legacy record.
+pub fn query_text_of(document: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(rename = "auditPayload")]
+        audit_payload: Option<TextOnly>,
+    }
+    #[derive(Deserialize)]
+    struct TextOnly {
+        #[serde(rename = "queryText")]
+        query_text: Option<String>,
+    }
+    serde_json::from_str::<Doc>(document)
+        .ok()?
+        .audit_payload?
+        .query_text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn query_text_is_read_from_uam_events_and_absent_from_legacy_records() {
+        let uam = json!({"id": "q1", "auditPayload": {"type": "QueryAuditPayload", "version": 1,
+            "queryText": "SELECT \"a\" FROM t", "technologyContext": {"type": "SnowflakeContext"}}});
+        assert_eq!(
+            query_text_of(&uam.to_string()).as_deref(),
+            Some("SELECT \"a\" FROM t")
+        );
+        let without =
+            json!({"id": "q2", "auditPayload": {"type": "QueryAuditPayload", "version": 1}});
+        assert_eq!(query_text_of(&without.to_string()), None);
+        let legacy = json!({"id": "l1", "recordType": "sqlQuery", "dateTime": "1"});
+        assert_eq!(query_text_of(&legacy.to_string()), None);
+    }
 
     #[test]
     fn a_spark_payload_reads_its_typed_members_and_keeps_the_rest() {

@@ -1,5 +1,7 @@
-//! The Immuta-compatible read API: `GET /audit` (search), `GET /audit/{recordId}` (one record)
-//! and `GET /audit/apikey/activity` (what Trail recorded about the calling key's user).
+//! The Immuta-compatible read API: `GET /audit` (search), `GET /audit/{recordId}` (one record),
+//! `GET /audit/apikey/activity` (what Trail recorded about the calling key's user) and
+//! `GET /audit/queries/dataSource/{dataSourceId}/mine` (the caller's distinct queries on one
+//! data source).
 //!
 //! Who may read: users with AUDIT see everything; a user who owns data sources but lacks AUDIT
 //! sees only records touching those sources (hits, count, dates and every facet are computed
@@ -10,13 +12,16 @@
 //! `users`, `outcomes`; counts as JSON strings), `minDate`/`maxDate` (ISO-8601 with milliseconds
 //! and `Z`, or null when nothing matched) and `count` (a number).
 
+use std::collections::HashMap;
+
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
+use trail_model::query_payload::query_text_of;
 use trail_model::timefmt::format_iso_ms;
-use trail_model::{FacetEntry, LegacyHit, NameCount, SearchAnswer, SearchQuery};
+use trail_model::{catalog, FacetEntry, LegacyHit, NameCount, SearchAnswer, SearchQuery};
 use trail_store::Permission;
 use utoipa::{IntoParams, ToSchema};
 
@@ -340,4 +345,161 @@ pub async fn key_activity(
     answer_and_audit(&shared, &caller, "/audit/apikey/activity", &raw, query)
         .await
         .map(Json)
+}
+
+/// The answer of `GET /audit/queries/dataSource/{dataSourceId}/mine`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MyQueriesResponse {
+    pub data_source_id: i64,
+    /// This page of the caller's distinct queries, the most recently run first (ties: the later
+    /// committed run first).
+    pub queries: Vec<MyQuery>,
+    /// How many distinct queries there are (all pages).
+    pub count: u64,
+    /// How many query records they were counted from.
+    pub runs: u64,
+}
+
+/// One distinct query: records of one record type with the same SQL text.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MyQuery {
+    /// The SQL text (`auditPayload.queryText`); null for records that carry none (legacy query
+    /// records), which are counted together per record type.
+    pub query: Option<String>,
+    #[schema(example = "SnowflakeQuery")]
+    pub record_type: String,
+    /// How many times it ran.
+    pub runs: u64,
+    /// Time of the first run, ISO-8601 UTC with milliseconds.
+    #[schema(example = "2024-03-02T09:15:00.000Z")]
+    pub first_run: String,
+    /// Time of the latest run.
+    pub last_run: String,
+    /// The `id` of the latest run's record (for `GET /audit/{recordId}`).
+    pub last_record_id: String,
+    /// The latest run's outcome: success, failure, insufficientAuthorizations, ...
+    #[schema(example = "success")]
+    pub last_outcome: String,
+}
+
+/// What one group of runs has gathered so far.
+struct QueryRuns {
+    runs: u64,
+    first_ms: i64,
+    last_ms: i64,
+    last_seq: u64,
+    last_record_id: String,
+    last_outcome: &'static str,
+}
+
+/// Query records are read in pages of this many while the runs are grouped.
+const MY_QUERIES_SCAN_PAGE: usize = 10_000;
+
+/// The caller's own queries on one data source, grouped into distinct queries (Immuta's
+/// `GET /audit/queries/dataSource/{dataSourceId}/mine`). Any authenticated caller: only records
+/// whose `profileId` is the caller's are read. Query records are those of
+/// `SnowflakeQuery`, `DatabricksQuery`, `TrinoQuery` and the legacy `nativeQuery`, `spark`,
+/// `prestoQuery` and `sqlQuery`; all of one snapshot of the log are grouped.
+#[utoipa::path(get, path = "/audit/queries/dataSource/{dataSourceId}/mine", tag = "audit",
+    params(("dataSourceId" = i64, Path, description = "The data source's id"), PageParams),
+    security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "The caller's distinct queries on the data source", body = MyQueriesResponse),
+        (status = 400, description = "dataSourceId not an integer, or a bad paging parameter; `parameter` names it", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
+pub async fn my_queries(
+    State(shared): State<SharedState>,
+    caller: Caller,
+    data_source_id: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<MyQueriesResponse>, ApiError> {
+    let Path(data_source_id) = data_source_id.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let data_source_id: i64 = data_source_id.parse().map_err(|_| {
+        ApiError::param(
+            "dataSourceId",
+            format!("`{data_source_id}` is not an integer data source id"),
+        )
+    })?;
+    let raw = raw.unwrap_or_default();
+    let (offset, size) = parse_page(&raw)?;
+    let filter = SearchQuery {
+        data_source_ids: vec![data_source_id],
+        profile_ids: vec![caller.user.profile_id],
+        record_types: catalog::query_record_types()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        ..SearchQuery::new()
+    };
+    let store = &shared.app.store;
+    let up_to = store.stats().await?.last_seq;
+    let mut groups: HashMap<(Option<String>, String), QueryRuns> = HashMap::new();
+    let mut after = 0;
+    let mut runs = 0;
+    loop {
+        let page = store
+            .scan_matching(filter.clone(), after, up_to, MY_QUERIES_SCAN_PAGE)
+            .await?;
+        for event in &page {
+            let dims = trail_model::parse_event(&event.document).map_err(|e| {
+                ApiError::Internal(format!("stored event {} cannot be read: {e}", event.seq))
+            })?;
+            runs += 1;
+            let key = (query_text_of(&event.document), dims.record_type);
+            let run = groups.entry(key).or_insert_with(|| QueryRuns {
+                runs: 0,
+                first_ms: event.event_time_ms,
+                last_ms: i64::MIN,
+                last_seq: 0,
+                last_record_id: String::new(),
+                last_outcome: "",
+            });
+            run.runs += 1;
+            run.first_ms = run.first_ms.min(event.event_time_ms);
+            if event.event_time_ms >= run.last_ms {
+                run.last_ms = event.event_time_ms;
+                run.last_seq = event.seq;
+                run.last_record_id = dims.id;
+                run.last_outcome = dims.outcome.as_str();
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == MY_QUERIES_SCAN_PAGE => after = last.seq,
+            _ => break,
+        }
+    }
+    let mut distinct: Vec<_> = groups.into_iter().collect();
+    distinct.sort_unstable_by_key(|(_, run)| std::cmp::Reverse((run.last_ms, run.last_seq)));
+    let count = distinct.len() as u64;
+    let queries = distinct
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(size)
+        .map(|((query, record_type), run)| MyQuery {
+            query,
+            record_type,
+            runs: run.runs,
+            first_run: format_iso_ms(run.first_ms),
+            last_run: format_iso_ms(run.last_ms),
+            last_record_id: run.last_record_id,
+            last_outcome: run.last_outcome.to_string(),
+        })
+        .collect();
+    let endpoint = "/audit/queries/dataSource/{dataSourceId}/mine";
+    let audited_query = if raw.is_empty() {
+        format!("dataSourceId={data_source_id}")
+    } else {
+        format!("dataSourceId={data_source_id}&{raw}")
+    };
+    let draft = query_draft(endpoint, &audited_query, Some(count));
+    shared.record(&caller.ctx, vec![draft]).await?;
+    Ok(Json(MyQueriesResponse {
+        data_source_id,
+        queries,
+        count,
+        runs,
+    }))
 }

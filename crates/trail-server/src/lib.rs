@@ -11,7 +11,8 @@
 //! - [`error`]: the one error type and its mapping to HTTP statuses and JSON bodies.
 //! - `auth`: API-key authentication, permission checks, the failed-authentication rate limit.
 //! - `params`: the `GET /audit` query string, parsed by hand so repeated parameters work.
-//! - `audit`: `GET /audit`, `GET /audit/{recordId}`, `GET /audit/apikey/activity`.
+//! - `audit`: `GET /audit`, `GET /audit/{recordId}`, `GET /audit/apikey/activity`,
+//!   `GET /audit/queries/dataSource/{dataSourceId}/mine`.
 //! - `ingest`: `POST /v1/events` in its body forms, gzip, the body-size limit.
 //! - `event_types`: `GET /v1/event-types`, the UAM catalogue.
 //! - `events`: `GET /v1/events` (native UAM search with cursor pagination) and
@@ -184,6 +185,10 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(audit::search))
         .route("/audit/apikey/activity", get(audit::key_activity))
         .route("/audit/{recordId}", get(audit::one_record))
+        .route(
+            "/audit/queries/dataSource/{dataSourceId}/mine",
+            get(audit::my_queries),
+        )
         .route("/v1/events", post(ingest::ingest).get(events::search))
         .route("/v1/events/{id}", get(events::one_event))
         .route("/v1/event-types", get(event_types::event_types))

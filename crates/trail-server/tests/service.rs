@@ -32,13 +32,14 @@ fn the_openapi_document_parses_and_lists_every_path_with_its_methods() {
     let doc: Value = r.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 19] = [
+    let expected: [(&str, &[&str]); 20] = [
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/openapi.json", &["get"]),
         ("/audit", &["get"]),
         ("/audit/{recordId}", &["get"]),
         ("/audit/apikey/activity", &["get"]),
+        ("/audit/queries/dataSource/{dataSourceId}/mine", &["get"]),
         ("/v1/events", &["post", "get"]),
         ("/v1/events/{id}", &["get"]),
         ("/v1/event-types", &["get"]),

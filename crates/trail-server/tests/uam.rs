@@ -495,3 +495,126 @@ fn a_data_owner_sees_only_events_touching_their_data_sources() {
         (403, json!("AUDIT"))
     );
 }
+
+#[test]
+fn my_queries_groups_the_callers_own_query_runs_on_one_data_source() {
+    let s = start();
+    let (me, key) = s.user_with_key("bo@example.com", &[], &[]);
+    let other = me + 1000;
+    let run =
+        |id: &str, profile: i64, tables: &[(i64, &str)], text: &str, status: &str, at: &str| {
+            let mut e = query_event(id, tables, text, status);
+            e["actor"]["profileId"] = json!(profile);
+            e["eventTimestamp"] = json!(format!("2022-03-02T{at}:00.000Z"));
+            e
+        };
+    let legacy = |id: &str, record_type: &str, ms: i64| {
+        json!({"dateTime": ms.to_string(), "dataSourceId": 1, "dataSourceName": "Claims",
+            "recordType": record_type, "userId": "bo@example.com", "profileId": me,
+            "success": true, "id": id})
+    };
+    let at = |hh: i64| T0 + 86_400_000 + hh * 3_600_000;
+    s.ingest(&[
+        run(
+            "q1",
+            me,
+            &[(1, "Claims"), (2, "Trades")],
+            "SELECT 1",
+            "SUCCESS",
+            "10:00",
+        ),
+        run("q2", me, &[(1, "Claims")], "SELECT 1", "FAILURE", "11:00"),
+        run("q3", me, &[(1, "Claims")], "SELECT 2", "SUCCESS", "09:00"),
+        run(
+            "q4",
+            other,
+            &[(1, "Claims")],
+            "SELECT 3",
+            "SUCCESS",
+            "13:00",
+        ),
+        run("q5", me, &[(2, "Trades")], "SELECT 4", "SUCCESS", "14:00"),
+        legacy("l1", "sqlQuery", at(12)),
+        legacy("l2", "sqlQuery", at(8)),
+        legacy("l3", "dataSourceSubscription", at(15)),
+    ]);
+
+    let r = s.get("/audit/queries/dataSource/1/mine", &key);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let a = r.json();
+    assert_eq!(keys(&a), ["dataSourceId", "queries", "count", "runs"]);
+    assert_eq!(
+        (&a["dataSourceId"], &a["count"], &a["runs"]),
+        (&json!(1), &json!(3), &json!(5))
+    );
+    assert_eq!(
+        a["queries"],
+        json!([
+            {"query": null, "recordType": "sqlQuery", "runs": 2,
+             "firstRun": "2022-03-02T08:00:00.000Z", "lastRun": "2022-03-02T12:00:00.000Z",
+             "lastRecordId": "l1", "lastOutcome": "success"},
+            {"query": "SELECT 1", "recordType": "DatabricksQuery", "runs": 2,
+             "firstRun": "2022-03-02T10:00:00.000Z", "lastRun": "2022-03-02T11:00:00.000Z",
+             "lastRecordId": "q2", "lastOutcome": "failure"},
+            {"query": "SELECT 2", "recordType": "DatabricksQuery", "runs": 1,
+             "firstRun": "2022-03-02T09:00:00.000Z", "lastRun": "2022-03-02T09:00:00.000Z",
+             "lastRecordId": "q3", "lastOutcome": "success"},
+        ]),
+        "newest run first; another user's query, other data sources and non-query records left out"
+    );
+    let page = s
+        .get("/audit/queries/dataSource/1/mine?offset=1&size=1", &key)
+        .json();
+    assert_eq!(
+        (
+            page["count"].clone(),
+            page["queries"].as_array().unwrap().len()
+        ),
+        (json!(3), 1)
+    );
+    assert_eq!(page["queries"][0]["query"], "SELECT 1");
+    let two = s.get("/audit/queries/dataSource/2/mine", &key).json();
+    let texts: Vec<&str> = two["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["query"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["SELECT 4", "SELECT 1"],
+        "the query on two tables counts for both"
+    );
+    let none = s.get("/audit/queries/dataSource/99/mine", &key).json();
+    assert_eq!(
+        (none["count"].clone(), none["queries"].clone()),
+        (json!(0), json!([]))
+    );
+
+    let activity = s.get("/audit/apikey/activity?size=1", &key).json();
+    assert_eq!(
+        activity["hits"][0]["recordType"], "auditQuery",
+        "the call is audited"
+    );
+
+    for (path, parameter) in [
+        ("/audit/queries/dataSource/abc/mine", "dataSourceId"),
+        ("/audit/queries/dataSource/1/mine?size=10001", "size"),
+        (
+            "/audit/queries/dataSource/1/mine?sortOrder=asc",
+            "sortOrder",
+        ),
+    ] {
+        let r = s.get(path, &key);
+        assert_eq!(
+            (r.status, r.json()["parameter"].clone()),
+            (400, json!(parameter)),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        s.call("GET", "/audit/queries/dataSource/1/mine", None, &[], None)
+            .status,
+        401
+    );
+}
