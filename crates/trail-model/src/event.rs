@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::catalog;
 use crate::outcome::Outcome;
+use crate::scan;
 use crate::timefmt;
 
 /// Which of the two accepted forms a document is.
@@ -73,66 +74,81 @@ impl EventError {
     }
 }
 
-/// The members Trail reads, each left as raw JSON until it is checked on its own.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct Members<'a> {
-    #[serde(borrow)]
-    id: Option<&'a RawValue>,
+/// The raw JSON text of one member's value (never `null`: a null member is absent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Raw<'a>(&'a str);
+
+impl<'a> Raw<'a> {
+    fn get(self) -> &'a str {
+        self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Raw<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <&'de RawValue>::deserialize(deserializer).map(|raw| Raw(raw.get()))
+    }
+}
+
+/// Declares [`Members`] (each member Trail reads, left as raw JSON until it is checked on its
+/// own) and the lookup of a member by its JSON name for the fast reader of [`crate::scan`].
+macro_rules! members {
+    ($($field:ident = $name:literal,)*) => {
+        #[derive(Deserialize, Default, Debug, PartialEq)]
+        struct Members<'a> {
+            $(
+                #[serde(borrow, rename = $name)]
+                $field: Option<Raw<'a>>,
+            )*
+        }
+
+        #[allow(non_camel_case_types)]
+        enum Member {
+            $($field,)*
+        }
+
+        impl<'a> Members<'a> {
+            /// The slot of the member called `name`, and its bit for spotting repeats.
+            fn slot(&mut self, name: &str) -> Option<(u32, &mut Option<Raw<'a>>)> {
+                match name {
+                    $($name => Some((1 << Member::$field as u32, &mut self.$field)),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+members! {
+    id = "id",
     // legacy
-    #[serde(borrow)]
-    date_time: Option<&'a RawValue>,
-    #[serde(borrow)]
-    data_source_id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    data_source_name: Option<&'a RawValue>,
-    #[serde(borrow)]
-    project_id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    project_name: Option<&'a RawValue>,
-    #[serde(borrow)]
-    record_type: Option<&'a RawValue>,
-    #[serde(borrow)]
-    blob_id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    user_id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    profile_id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    purpose_ids: Option<&'a RawValue>,
-    #[serde(borrow)]
-    success: Option<&'a RawValue>,
-    #[serde(borrow)]
-    outcome: Option<&'a RawValue>,
-    #[serde(borrow)]
-    failure_reason: Option<&'a RawValue>,
-    #[serde(borrow)]
-    warning: Option<&'a RawValue>,
-    #[serde(borrow)]
-    fingerprint_version_name: Option<&'a RawValue>,
-    #[serde(borrow)]
-    email: Option<&'a RawValue>,
+    date_time = "dateTime",
+    data_source_id = "dataSourceId",
+    data_source_name = "dataSourceName",
+    project_id = "projectId",
+    project_name = "projectName",
+    record_type = "recordType",
+    blob_id = "blobId",
+    user_id = "userId",
+    profile_id = "profileId",
+    purpose_ids = "purposeIds",
+    success = "success",
+    outcome = "outcome",
+    failure_reason = "failureReason",
+    warning = "warning",
+    fingerprint_version_name = "fingerprintVersionName",
+    email = "email",
     // UAM
-    #[serde(borrow)]
-    event_timestamp: Option<&'a RawValue>,
-    #[serde(borrow)]
-    received_timestamp: Option<&'a RawValue>,
-    #[serde(borrow)]
-    tenant_id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    action: Option<&'a RawValue>,
-    #[serde(borrow)]
-    action_status: Option<&'a RawValue>,
-    #[serde(borrow)]
-    action_status_reason: Option<&'a RawValue>,
-    #[serde(borrow)]
-    actor: Option<&'a RawValue>,
-    #[serde(borrow)]
-    target_type: Option<&'a RawValue>,
-    #[serde(borrow)]
-    targets: Option<&'a RawValue>,
-    #[serde(borrow)]
-    audit_payload: Option<&'a RawValue>,
+    event_timestamp = "eventTimestamp",
+    received_timestamp = "receivedTimestamp",
+    tenant_id = "tenantId",
+    action = "action",
+    action_status = "actionStatus",
+    action_status_reason = "actionStatusReason",
+    actor = "actor",
+    target_type = "targetType",
+    targets = "targets",
+    audit_payload = "auditPayload",
 }
 
 /// Parses one JSON object (UAM event or legacy record) and derives its [`Dimensions`].
@@ -153,8 +169,30 @@ fn read_members(doc: &str) -> Result<Members<'_>, EventError> {
             "an event must be a JSON object",
         ));
     }
+    if let Some(members) = read_members_fast(doc) {
+        return Ok(members);
+    }
     serde_json::from_str::<Members>(doc)
         .map_err(|e| EventError::new("(document)", format!("not valid JSON: {e}")))
+}
+
+/// [`read_members`] without serde_json for documents [`crate::scan`] reads whole; `None` leaves
+/// the document (and any error message) to serde_json. A repeated member is left to it too.
+fn read_members_fast(doc: &str) -> Option<Members<'_>> {
+    let mut members = Members::default();
+    let mut seen = 0u32;
+    scan::for_each_member(doc, |name, raw| match members.slot(name) {
+        None => true,
+        Some((bit, slot)) => {
+            if seen & bit != 0 {
+                return false;
+            }
+            seen |= bit;
+            *slot = (raw != "null").then_some(Raw(raw));
+            true
+        }
+    })?;
+    Some(members)
 }
 
 fn legacy_dimensions(m: &Members) -> Result<Dimensions, EventError> {
@@ -395,33 +433,33 @@ fn value_to_id(v: Option<&Value>, field: &str) -> Result<Option<i64>, EventError
     }
 }
 
-fn parse_value(raw: &RawValue, field: &str) -> Result<Value, EventError> {
+fn parse_value(raw: Raw, field: &str) -> Result<Value, EventError> {
     serde_json::from_str(raw.get()).map_err(|e| EventError::new(field, e.to_string()))
 }
 
-fn is_null(raw: &RawValue) -> bool {
+fn is_null(raw: Raw) -> bool {
     raw.get() == "null"
 }
 
-fn req_string(raw: Option<&RawValue>, field: &str) -> Result<String, EventError> {
+fn req_string(raw: Option<Raw>, field: &str) -> Result<String, EventError> {
     req_str(raw, field).map(Cow::into_owned)
 }
 
-fn req_str<'a>(raw: Option<&'a RawValue>, field: &str) -> Result<Cow<'a, str>, EventError> {
+fn req_str<'a>(raw: Option<Raw<'a>>, field: &str) -> Result<Cow<'a, str>, EventError> {
     match opt_str(raw, field)? {
         Some(s) => Ok(s),
         None => Err(EventError::new(field, "required (a string)")),
     }
 }
 
-fn opt_string(raw: Option<&RawValue>, field: &str) -> Result<Option<String>, EventError> {
+fn opt_string(raw: Option<Raw>, field: &str) -> Result<Option<String>, EventError> {
     Ok(opt_str(raw, field)?.map(Cow::into_owned))
 }
 
 /// A string member, borrowed from the document unless it holds escapes. The document was
 /// validated whole when its members were read, so a string without `\` is its raw text
 /// between the quotes.
-fn opt_str<'a>(raw: Option<&'a RawValue>, field: &str) -> Result<Option<Cow<'a, str>>, EventError> {
+fn opt_str<'a>(raw: Option<Raw<'a>>, field: &str) -> Result<Option<Cow<'a, str>>, EventError> {
     let Some(r) = raw else { return Ok(None) };
     if is_null(r) {
         return Ok(None);
@@ -435,7 +473,7 @@ fn opt_str<'a>(raw: Option<&'a RawValue>, field: &str) -> Result<Option<Cow<'a, 
         .map_err(|_| EventError::new(field, format!("must be a string, got {}", kind_of(r))))
 }
 
-fn opt_bool(raw: Option<&RawValue>, field: &str) -> Result<Option<bool>, EventError> {
+fn opt_bool(raw: Option<Raw>, field: &str) -> Result<Option<bool>, EventError> {
     match raw {
         None => Ok(None),
         Some(r) => match r.get() {
@@ -450,7 +488,7 @@ fn opt_bool(raw: Option<&RawValue>, field: &str) -> Result<Option<bool>, EventEr
     }
 }
 
-fn opt_i64(raw: Option<&RawValue>, field: &str) -> Result<Option<i64>, EventError> {
+fn opt_i64(raw: Option<Raw>, field: &str) -> Result<Option<i64>, EventError> {
     match raw {
         None => Ok(None),
         Some(r) if is_null(r) => Ok(None),
@@ -462,7 +500,7 @@ fn opt_i64(raw: Option<&RawValue>, field: &str) -> Result<Option<i64>, EventErro
     }
 }
 
-fn opt_i64_array(raw: Option<&RawValue>, field: &str) -> Result<Vec<i64>, EventError> {
+fn opt_i64_array(raw: Option<Raw>, field: &str) -> Result<Vec<i64>, EventError> {
     match raw {
         None => Ok(Vec::new()),
         Some(r) if is_null(r) => Ok(Vec::new()),
@@ -476,7 +514,7 @@ fn opt_i64_array(raw: Option<&RawValue>, field: &str) -> Result<Vec<i64>, EventE
 }
 
 /// Epoch milliseconds given as a string of digits (as Immuta writes `dateTime`) or a number.
-fn epoch_ms(raw: &RawValue, field: &str) -> Result<i64, EventError> {
+fn epoch_ms(raw: Raw, field: &str) -> Result<i64, EventError> {
     let text = raw.get();
     let digits: Cow<str> = if text.starts_with('"') {
         opt_str(Some(raw), field)?.unwrap_or_default()
@@ -498,7 +536,7 @@ fn epoch_ms(raw: &RawValue, field: &str) -> Result<i64, EventError> {
     Ok(ms)
 }
 
-fn kind_of(raw: &RawValue) -> &'static str {
+fn kind_of(raw: Raw) -> &'static str {
     match raw.get().as_bytes().first() {
         Some(b'"') => "a string",
         Some(b'{') => "an object",
@@ -577,7 +615,152 @@ mod tests {
         assert_eq!(parse_event(doc).unwrap().outcome, Outcome::Failure);
     }
 
+    /// JSON-like text: valid JSON with odd spacing, escapes and number forms; the mutations of
+    /// [`mutated`] make some of it invalid.
+    fn json_value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let ws = || prop::sample::select(vec!["", "", " ", "\n", "\t ", "\r\n"]);
+        let piece = prop::sample::select(vec![
+            "a",
+            "Zz",
+            " ",
+            "\u{e9}",
+            "\u{1F600}",
+            "\\\"",
+            "\\\\",
+            "\\/",
+            "\\b",
+            "\\n",
+            "\\u00e9",
+            "\\u00E9",
+            "\\ud83d\\ude00",
+            "\\u0000",
+            "{",
+            "]",
+            ":",
+            ",",
+        ]);
+        let string = prop::collection::vec(piece, 0..6).prop_map(|p| format!("\"{}\"", p.concat()));
+        let number = "-?(0|[1-9][0-9]{0,5})(\\.[0-9]{1,3})?([eE][+-]?[0-9]{1,2})?";
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            number.prop_map(String::from),
+            string.clone(),
+        ];
+        leaf.prop_recursive(4, 24, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec((ws(), inner.clone(), ws()), 0..4).prop_map(|items| {
+                    let items: Vec<String> = items
+                        .into_iter()
+                        .map(|(a, v, b)| format!("{a}{v}{b}"))
+                        .collect();
+                    format!("[{}]", items.join(","))
+                }),
+                prop::collection::vec((string.clone(), ws(), inner), 0..4).prop_map(|members| {
+                    let members: Vec<String> = members
+                        .into_iter()
+                        .map(|(k, w, v)| format!("{k}{w}:{w}{v}"))
+                        .collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    /// A top-level object whose keys include Trail's members (repeated at times, escaped at
+    /// times), possibly mutated by up to three byte edits.
+    fn event_like_document() -> impl proptest::strategy::Strategy<Value = (String, bool)> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec![
+            "id",
+            "dateTime",
+            "recordType",
+            "userId",
+            "profileId",
+            "purposeIds",
+            "success",
+            "outcome",
+            "eventTimestamp",
+            "actor",
+            "targets",
+            "auditPayload",
+            "other",
+            "",
+            "\\u0069d",
+            "i\\u0064",
+        ]);
+        let members = prop::collection::vec((key, " ?", json_value()), 0..8);
+        let edits = prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                prop::sample::select(vec![
+                    "", "{", "}", "[", "]", ",", ":", "\"", "\\", " ", "0", "-", ".", "e", "\u{1}",
+                    "n", "\u{e9}",
+                ]),
+            ),
+            0..3,
+        );
+        (members, edits).prop_map(|(members, edits)| {
+            let body: Vec<String> = members
+                .iter()
+                .map(|(k, w, v)| format!("\"{k}\"{w}:{w}{v}"))
+                .collect();
+            let mut doc = format!(" {{{}}} ", body.join(","));
+            for (at, text) in &edits {
+                let boundaries: Vec<usize> = (0..=doc.len())
+                    .filter(|&b| doc.is_char_boundary(b))
+                    .collect();
+                let b = boundaries[at.index(boundaries.len())];
+                if text.is_empty() {
+                    if let Some(c) = doc[b..].chars().next() {
+                        doc.replace_range(b..b + c.len_utf8(), "");
+                    }
+                } else {
+                    doc.insert_str(b, text);
+                }
+            }
+            (doc, !edits.is_empty())
+        })
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        #[test]
+        fn the_fast_member_reader_agrees_with_serde_json_on_token_soup(
+            members in proptest::collection::vec((
+                proptest::sample::select(vec!["\"id\"", "\"recordType\"", "\"x\"", "\"\\x\"", "x"]),
+                proptest::sample::select(vec![":", ":", ":", ":", " : ", "", ",", "::"]),
+                proptest::collection::vec(proptest::sample::select(vec![
+                    "1", "0", "01", "-0", "-", "-01", "1.", "1.5", ".5", "0.0e0", "1e", "1E+2", "2e-", "1e5x",
+                    "true", "tru", "truex", "null", "nul", "\"a\"", "[", "]", "{", "}", ",", " ", "\n", "\u{b}",
+                    "\"\\x\"", "\"\\u12\"", "\"\\u00zz\"", "\"\u{1}\"", "\"\u{1f}\"", "\"\\\"\"", "\"\u{e9}\"",
+                ]), 1..3),
+            ), 0..3),
+            trailer in proptest::sample::select(vec!["", "", "", "", " ", "\n", ",", "}", "x", "\u{0}"]),
+        ) {
+            let body: Vec<String> = members.iter().map(|(k, colon, v)| format!("{k}{colon}{}", v.concat())).collect();
+            let doc = format!("{{{}}}{trailer}", body.join(","));
+            if let Some(members) = read_members_fast(&doc) {
+                let reference = serde_json::from_str::<Members>(&doc).map_err(|e| e.to_string());
+                proptest::prop_assert_eq!(Ok(members), reference, "{}", doc);
+            }
+        }
+
+        #[test]
+        fn the_fast_member_reader_agrees_with_serde_json_whenever_it_answers(
+            (doc, edited) in event_like_document()
+        ) {
+            let fast = read_members_fast(&doc);
+            let reference = serde_json::from_str::<Members>(&doc);
+            if let Some(members) = fast {
+                proptest::prop_assert_eq!(Ok(members), reference.map_err(|e| e.to_string()), "{}", doc);
+            } else if !edited && !doc.contains("\\u0069d") && !doc.contains("i\\u0064") && !doc.contains("\\ud83d") {
+                // Valid JSON without escaped keys or surrogates is read fast unless a member repeats.
+                proptest::prop_assert!(reference.is_err(), "the fast reader gave up on {}", doc);
+            }
+        }
         /// Strings without escapes are read straight from the document; with escapes they are
         /// decoded. Either way the dimension is the string the producer serialised.
         #[test]

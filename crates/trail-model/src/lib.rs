@@ -12,6 +12,7 @@ pub mod mapping;
 pub mod outcome;
 pub mod query;
 pub mod query_payload;
+mod scan;
 pub mod timefmt;
 pub mod validate;
 
