@@ -962,13 +962,23 @@ impl DictSizes {
     }
 }
 
-/// The rows of one answer page, by global row number, plus everything else of the answer.
+/// The rows of one answer page, by global row number, plus everything else of the answer; the
+/// facets' counts are named by [`RawAnswer::facets`].
 pub struct RawAnswer {
     pub page_rows: Vec<u64>,
     pub count: u64,
     pub min_time: Option<i64>,
     pub max_time: Option<i64>,
-    pub facets: Facets,
+    tally: Tally,
+}
+
+impl RawAnswer {
+    /// The five facets, named from the dictionaries. Only this step reads them, so a search
+    /// holds the dictionaries' read lock for microseconds, not for its whole evaluation, and
+    /// never queues behind (or holds up) an ingest that is interning new values.
+    pub fn facets(&self, q: &Compiled, dicts: &Dicts) -> Facets {
+        facets_of(&self.tally, q, dicts)
+    }
 }
 
 /// Runs a compiled query over a snapshot of blocks.
@@ -976,7 +986,6 @@ pub fn execute(
     blocks: &[Arc<Block>],
     q: &Compiled,
     query: &SearchQuery,
-    dicts: &Dicts,
     sizes: DictSizes,
 ) -> RawAnswer {
     let matches: Vec<Match> = blocks.par_iter().map(|b| b.evaluate(q)).collect();
@@ -993,7 +1002,6 @@ pub fn execute(
         )
         .reduce(|| Tally::new(&sizes), Tally::merge);
     let page_rows = top_rows(blocks, &matches, query.offset, query.size, query.sort_order);
-    let facets = facets_of(&tally, q, dicts);
     // The earliest and latest matching times are the first hit of each sort order: the
     // zone-map-pruned top-1 finds them without walking the time column of every match.
     let time_of = |row: u64| {
@@ -1011,7 +1019,7 @@ pub fn execute(
         count: tally.count,
         min_time,
         max_time,
-        facets,
+        tally,
     }
 }
 

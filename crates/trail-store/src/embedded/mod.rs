@@ -652,6 +652,8 @@ impl EmbeddedStore {
                         open_rows = 0;
                     }
                 }
+                // A search waiting to compile its filters goes first, between two batches.
+                parking_lot::RwLockWriteGuard::bump(&mut dicts);
             }
             if !chunk.is_empty() {
                 open_rows += chunk.len();
@@ -695,17 +697,15 @@ impl EmbeddedStore {
             let d = self.inner.dicts.read();
             (Compiled::new(query, &d), DictSizes::of(&d))
         };
-        let raw = {
-            let d = self.inner.dicts.read();
-            index::execute(&blocks, &compiled, query, &d, sizes)
-        };
+        let raw = index::execute(&blocks, &compiled, query, sizes);
+        let facets = raw.facets(&compiled, &self.inner.dicts.read());
         let hits = self.read_rows(&blocks, &raw.page_rows)?;
         Ok(SearchAnswer {
             hits,
             count: raw.count,
             min_time_ms: raw.min_time,
             max_time_ms: raw.max_time,
-            facets: raw.facets,
+            facets,
         })
     }
 
