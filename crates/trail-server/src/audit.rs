@@ -12,6 +12,7 @@
 //! `users`, `outcomes`; counts as JSON strings), `minDate`/`maxDate` (ISO-8601 with milliseconds
 //! and `Z`, or null when nothing matched) and `count` (a number).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use axum::extract::rejection::PathRejection;
@@ -21,7 +22,9 @@ use serde::Serialize;
 use serde_json::Value;
 use trail_model::query_payload::query_text_of;
 use trail_model::timefmt::format_iso_ms;
-use trail_model::{catalog, FacetEntry, LegacyHit, NameCount, SearchAnswer, SearchQuery};
+use trail_model::{
+    catalog, EventForm, FacetEntry, LegacyHit, NameCount, SearchAnswer, SearchQuery,
+};
 use trail_store::Permission;
 use utoipa::{IntoParams, ToSchema};
 
@@ -388,10 +391,15 @@ pub struct MyQuery {
 struct QueryRuns {
     runs: u64,
     first_ms: i64,
-    last_ms: i64,
-    last_seq: u64,
-    last_record_id: String,
-    last_outcome: &'static str,
+    latest: LatestRun,
+}
+
+/// The latest run of a group: the latest in event time, the later committed on a tie.
+struct LatestRun {
+    time_ms: i64,
+    seq: u64,
+    record_id: String,
+    outcome: &'static str,
 }
 
 /// Query records are read in pages of this many while the runs are grouped.
@@ -448,22 +456,35 @@ pub async fn my_queries(
                 ApiError::Internal(format!("stored event {} cannot be read: {e}", event.seq))
             })?;
             runs += 1;
-            let key = (query_text_of(&event.document), dims.record_type);
-            let run = groups.entry(key).or_insert_with(|| QueryRuns {
-                runs: 0,
-                first_ms: event.event_time_ms,
-                last_ms: i64::MIN,
-                last_seq: 0,
-                last_record_id: String::new(),
-                last_outcome: "",
-            });
-            run.runs += 1;
-            run.first_ms = run.first_ms.min(event.event_time_ms);
-            if event.event_time_ms >= run.last_ms {
-                run.last_ms = event.event_time_ms;
-                run.last_seq = event.seq;
-                run.last_record_id = dims.id;
-                run.last_outcome = dims.outcome.as_str();
+            // A legacy record has no auditPayload, so no text to read.
+            let text = match dims.form {
+                EventForm::Uam => query_text_of(&event.document),
+                EventForm::Legacy => None,
+            };
+            let key = (text, dims.record_type);
+            let latest = LatestRun {
+                time_ms: event.event_time_ms,
+                seq: event.seq,
+                record_id: dims.id,
+                outcome: dims.outcome.as_str(),
+            };
+            match groups.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(QueryRuns {
+                        runs: 1,
+                        first_ms: latest.time_ms,
+                        latest,
+                    });
+                }
+                Entry::Occupied(mut slot) => {
+                    let group = slot.get_mut();
+                    group.runs += 1;
+                    group.first_ms = group.first_ms.min(latest.time_ms);
+                    // Pages come in commit order, so a later run wins a tie in time.
+                    if latest.time_ms >= group.latest.time_ms {
+                        group.latest = latest;
+                    }
+                }
             }
         }
         match page.last() {
@@ -472,20 +493,22 @@ pub async fn my_queries(
         }
     }
     let mut distinct: Vec<_> = groups.into_iter().collect();
-    distinct.sort_unstable_by_key(|(_, run)| std::cmp::Reverse((run.last_ms, run.last_seq)));
+    distinct.sort_unstable_by_key(|(_, group)| {
+        std::cmp::Reverse((group.latest.time_ms, group.latest.seq))
+    });
     let count = distinct.len() as u64;
     let queries = distinct
         .into_iter()
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
         .take(size)
-        .map(|((query, record_type), run)| MyQuery {
+        .map(|((query, record_type), group)| MyQuery {
             query,
             record_type,
-            runs: run.runs,
-            first_run: format_iso_ms(run.first_ms),
-            last_run: format_iso_ms(run.last_ms),
-            last_record_id: run.last_record_id,
-            last_outcome: run.last_outcome.to_string(),
+            runs: group.runs,
+            first_run: format_iso_ms(group.first_ms),
+            last_run: format_iso_ms(group.latest.time_ms),
+            last_record_id: group.latest.record_id,
+            last_outcome: group.latest.outcome.to_string(),
         })
         .collect();
     let endpoint = "/audit/queries/dataSource/{dataSourceId}/mine";
