@@ -452,7 +452,7 @@ impl EmbeddedStore {
                 .map(|e| e.document.as_bytes())
                 .chain(batch.iter().map(|e| e.dims.id.as_bytes()))
                 .collect();
-            event_hash::sha256_many(&messages)
+            event_hash::sha256_each(&messages)
         };
         let (doc_hashes, id_hashes) = hashes.split_at(batch.len());
         let fingerprints: Vec<Fingerprint> = id_hashes.iter().map(fingerprint_of_hash).collect();
