@@ -255,6 +255,24 @@ proptest! {
                 }
             }
         }
+        // Besides each random query, its record-type filter alone and its outcome filter alone
+        // (with its time range), which sealed blocks answer from per-value facet counts.
+        let queries: Vec<SearchQuery> = queries
+            .iter()
+            .flat_map(|q| {
+                let alone = SearchQuery {
+                    min_time_ms: q.min_time_ms,
+                    max_time_ms: q.max_time_ms,
+                    offset: q.offset,
+                    size: q.size,
+                    sort_order: q.sort_order,
+                    ..SearchQuery::new()
+                };
+                let record_types = SearchQuery { record_types: q.record_types.clone(), ..alone.clone() };
+                let outcomes = SearchQuery { outcomes: q.outcomes.clone(), ..alone };
+                [q.clone(), record_types, outcomes]
+            })
+            .collect();
         for q in &queries {
             check(&store, &oracle, q)?;
         }
@@ -322,6 +340,17 @@ fn dense_matches_in_full_size_sealed_blocks_agree_with_the_oracle() {
     q.outcomes = vec![Outcome::Success, Outcome::UserError];
     q.min_time_ms = Some(T0 + 10_000);
     q.sort_order = SortOrder::Asc;
+    queries.push(q);
+    // One counted dimension alone, over whole blocks: answered from per-value facet counts.
+    let mut q = SearchQuery::new();
+    q.outcomes = vec![Outcome::Failure];
+    queries.push(q.clone());
+    q.outcomes = vec![Outcome::UserError, Outcome::Success, Outcome::UserError];
+    q.min_time_ms = Some(T0 - 1);
+    q.max_time_ms = Some(T0 + 1_000_000);
+    queries.push(q);
+    let mut q = SearchQuery::new();
+    q.record_types = vec!["apiKey".into(), "SnowflakeQuery".into(), "apiKey".into()];
     queries.push(q);
     for q in &queries {
         check(&store, &oracle, q).unwrap();
