@@ -32,6 +32,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const BATCH: usize = 1000;
 const RUNS: usize = 7;
 
+fn runs() -> usize {
+    std::env::var("TRAIL_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RUNS)
+}
+
 #[path = "support/peer_suite.rs"]
 mod peer_suite;
 use peer_suite::shared_bench;
@@ -48,7 +55,7 @@ fn rss_kb() -> u64 {
 }
 
 fn run_suite(store: &EmbeddedStore, n: usize) -> Vec<Value> {
-    peer_suite::run(n, RUNS, |q| store.search_blocking(q).unwrap())
+    peer_suite::run(n, runs(), |q| store.search_blocking(q).unwrap())
 }
 
 /// Reads every event through the export cursor (`scan_matching`, 5,000 per call, each record

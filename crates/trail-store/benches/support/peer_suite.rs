@@ -125,8 +125,13 @@ pub fn run(
         .flatten()
         .map(|s| serde_json::from_str(&s).unwrap());
     let mut rows = Vec::new();
+    // `TRAIL_BENCH_ONLY=q02,q08` runs just those queries (for profiling one of them).
+    let only = std::env::var("TRAIL_BENCH_ONLY").unwrap_or_default();
     for q in suite["queries"].as_array().unwrap() {
         let name = q["name"].as_str().unwrap();
+        if !only.is_empty() && !only.split(',').any(|o| name.starts_with(o)) {
+            continue;
+        }
         let query = query_from(&q["params"]);
         let first = render(&search(&query));
         let mut times = Vec::new();
