@@ -345,8 +345,9 @@ pub enum CountedDim {
 ///
 /// A search filtering on that dimension alone (q03 of the suite: 2.7M rows of one record type
 /// at 10M events) then adds up a few thousand counts per block instead of reading every
-/// matching row's codes. Built on a block's first such search, so reopening stays fast and
-/// only the dimensions that are searched this way cost memory.
+/// matching row's codes. Built in the background once a block is sealed or loaded (see
+/// `EmbeddedStore::warm`), or by the first search that needs them, whichever comes first, so
+/// reopening does not wait for them.
 #[derive(Clone, Debug, Default)]
 pub struct ValueFacets {
     /// Sorted by the value's code.
@@ -666,6 +667,15 @@ impl Block {
     /// The per-value facet counts of `dim` (sealed blocks only: they need no further rows).
     pub fn value_facets(&self, dim: CountedDim) -> &ValueFacets {
         self.value_facets[dim as usize].get_or_init(|| ValueFacets::build(self, dim))
+    }
+
+    /// Builds the per-value facet counts of every [`CountedDim`] now, so that no search pays
+    /// for them (about 1.5 CPU-seconds for the 153 blocks of 10M events).
+    pub fn build_value_facets(&self) {
+        if self.postings.is_some() {
+            self.value_facets(CountedDim::RecordType);
+            self.value_facets(CountedDim::Outcome);
+        }
     }
 
     /// Bytes held by this block (estimate, for the memory report).

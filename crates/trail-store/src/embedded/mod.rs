@@ -428,7 +428,16 @@ impl EmbeddedStore {
             }
         }
         store.publish(replay)?;
+        EmbeddedStore::warm(store.inner.index.read().sealed.clone());
         Ok(store)
+    }
+
+    /// Builds the per-value facet counts of sealed blocks on the thread pool, in the
+    /// background, so that the first searches after an open or a seal do not pay for them.
+    fn warm(blocks: Vec<Arc<Block>>) {
+        if !blocks.is_empty() {
+            rayon::spawn(move || blocks.par_iter().for_each(|b| b.build_value_facets()));
+        }
     }
 
     /// The data directory.
@@ -683,10 +692,13 @@ impl EmbeddedStore {
                 b.release_persisted_only();
             }
         }
+        let newly_sealed: Vec<Arc<Block>> = newly_sealed.into_iter().map(Arc::new).collect();
         let mut ix = self.inner.index.write();
-        ix.sealed.extend(newly_sealed.into_iter().map(Arc::new));
+        ix.sealed.extend(newly_sealed.iter().cloned());
         ix.open = open;
         ix.open_rows = open_rows;
+        drop(ix);
+        EmbeddedStore::warm(newly_sealed);
         Ok(())
     }
 
