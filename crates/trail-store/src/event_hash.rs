@@ -30,15 +30,14 @@ pub fn sha256_each(messages: &[&[u8]]) -> Vec<[u8; 32]> {
 
 /// The SHA-256 of each message, in order, using SIMD lanes and (for large inputs) every core.
 pub fn sha256_many(messages: &[&[u8]]) -> Vec<[u8; 32]> {
-    let mut out = vec![[0u8; 32]; messages.len()];
     if messages.len() <= CHUNK {
-        tape_sha256::hash_many(messages, &mut out);
-    } else {
-        messages
-            .par_chunks(CHUNK)
-            .zip(out.par_chunks_mut(CHUNK))
-            .for_each(|(m, o)| tape_sha256::hash_many(m, o));
+        return sha256_each(messages);
     }
+    let mut out = vec![[0u8; 32]; messages.len()];
+    messages
+        .par_chunks(CHUNK)
+        .zip(out.par_chunks_mut(CHUNK))
+        .for_each(|(m, o)| tape_sha256::hash_many(m, o));
     out
 }
 

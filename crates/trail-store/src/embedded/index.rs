@@ -360,37 +360,29 @@ type FacetCounts = [Vec<(u32, u32)>; 5];
 
 impl ValueFacets {
     fn build(block: &Block, dim: CountedDim) -> ValueFacets {
-        let key: Vec<u32> = match dim {
-            CountedDim::RecordType => block.record_type.to_vec(),
-            CountedDim::Outcome => block.outcome.iter().map(|o| *o as u32 + 1).collect(),
+        let record_types = block.record_type.to_vec();
+        let outcomes: Vec<u32> = block.outcome.iter().map(|o| *o as u32 + 1).collect();
+        let key = match dim {
+            CountedDim::RecordType => &record_types,
+            CountedDim::Outcome => &outcomes,
         };
-        let outcome_keys: Vec<u32> = block.outcome.iter().map(|o| *o as u32 + 1).collect();
-        let mut data_source_pairs: Vec<u64> = block
-            .data_source
-            .to_vec()
-            .iter()
-            .zip(&key)
-            .map(|(c, k)| (*k as u64) << 32 | *c as u64)
-            .collect();
-        data_source_pairs.extend(
+        let pair = |k: u32, code: u32| (k as u64) << 32 | code as u64;
+        let pairs_with = |codes: &[u32]| -> Vec<u64> {
+            codes.iter().zip(key).map(|(c, k)| pair(*k, *c)).collect()
+        };
+        let mut data_sources = pairs_with(&block.data_source.to_vec());
+        data_sources.extend(
             block
                 .data_source_extra
                 .iter()
-                .map(|(row, c)| (key[*row as usize] as u64) << 32 | *c as u64),
+                .map(|(row, c)| pair(key[*row as usize], *c)),
         );
-        let pairs_with = |codes: &[u32]| -> Vec<u64> {
-            codes
-                .iter()
-                .zip(&key)
-                .map(|(c, k)| (*k as u64) << 32 | *c as u64)
-                .collect()
-        };
         let facets = [
-            data_source_pairs,
+            data_sources,
             pairs_with(&block.project.to_vec()),
             pairs_with(&block.profile.to_vec()),
-            pairs_with(&block.record_type.to_vec()),
-            pairs_with(&outcome_keys),
+            pairs_with(&record_types),
+            pairs_with(&outcomes),
         ];
         let mut by_key: std::collections::BTreeMap<u32, FacetCounts> =
             std::collections::BTreeMap::new();

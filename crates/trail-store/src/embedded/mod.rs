@@ -427,8 +427,9 @@ impl EmbeddedStore {
                 }
             }
         }
-        store.publish(replay)?;
+        // Blocks sealed by the replay are warmed by `publish`.
         EmbeddedStore::warm(store.inner.index.read().sealed.clone());
+        store.publish(replay)?;
         Ok(store)
     }
 
