@@ -278,6 +278,71 @@ fn import_loads_ndjson_arrays_and_immuta_downloads_and_lists_rejections() {
 }
 
 #[test]
+fn import_stores_in_file_order_across_parallel_chunks_and_keeps_the_first_of_a_repeated_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = |id: &str, user: &str| {
+        format!(
+            r#"{{"id":"{id}","dateTime":"7","recordType":"sqlQuery","profileId":2,"userId":"{user}","success":true}}"#
+        )
+    };
+    // 400 lines cut into chunks of 3, parsed on several threads: a repeat of an earlier id
+    // (with another user), and a rejection, every 50 lines.
+    let mut lines = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..400 {
+        if i % 50 == 49 {
+            lines.push(ev(&format!("e{}", i - 40), "repeat@e.com"));
+        } else if i % 50 == 25 {
+            lines.push(format!(
+                r#"{{"id":"bad{i}","dateTime":"soon","recordType":"x"}}"#
+            ));
+        } else {
+            lines.push(ev(&format!("e{i}"), "first@e.com"));
+            expected.push(format!("e{i}"));
+        }
+    }
+    let nd = dir.path().join("many.ndjson");
+    std::fs::write(&nd, lines.join("\n")).unwrap();
+    let data = dir.path().join("data");
+    let (ok, out) = run(&[
+        "import",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--batch-size",
+        "3",
+        nd.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("384 stored, 8 duplicates, 8 rejected"),
+        "{out}"
+    );
+    let rejected: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split("many.ndjson: ").nth(1))
+        .collect();
+    let lines_of: Vec<String> = (0..8).map(|k| format!("line {}: ", k * 50 + 26)).collect();
+    assert_eq!(rejected.len(), 8, "{out}");
+    for (r, want) in rejected.iter().zip(&lines_of) {
+        assert!(r.starts_with(want.as_str()), "{r} should start with {want}");
+    }
+    let store = trail_store::embedded::EmbeddedStore::open(&data).unwrap();
+    let stored = store.scan_blocking(0, 1000).unwrap();
+    let ids: Vec<String> = stored
+        .iter()
+        .map(|e| {
+            let v: serde_json::Value = serde_json::from_str(&e.document).unwrap();
+            assert_eq!(
+                v["userId"], "first@e.com",
+                "a repeat replaced the first: {v}"
+            );
+            v["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(ids, expected, "sequence order is file order");
+}
+
+#[test]
 fn import_checks_uam_events_against_the_catalogue_unless_unknown_types_are_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let ev = |id: &str, payload: &str| {
