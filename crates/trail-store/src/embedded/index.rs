@@ -347,8 +347,8 @@ pub enum CountedDim {
 /// at 10M events) then adds up a few thousand counts per block instead of reading every
 /// matching row's codes. Built in the background once a block is sealed or loaded (see
 /// `EmbeddedStore::warm`), or by the first search that needs them, whichever comes first, so
-/// reopening does not wait for them. Counted by grouping the rows by value ([`RowsByKey`]) and
-/// tallying each facet's codes in a dense table ([`CodeCounter`]): linear in the rows, about
+/// reopening does not wait for them. Counted by grouping the rows by value (`RowsByKey`) and
+/// tallying each facet's codes in a dense table (`CodeCounter`): linear in the rows, about
 /// 1.8 ms per dimension for a full block of generated events.
 #[derive(Clone, Debug, Default)]
 pub struct ValueFacets {
