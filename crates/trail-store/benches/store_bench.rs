@@ -83,6 +83,14 @@ fn reopen_child(dir: &str, n: usize) {
     let reopen_s = t.elapsed().as_secs_f64();
     let stats = store.stats_blocking();
     let rss_after_open = rss_kb();
+    // `TRAIL_BENCH_SETTLE_S`: wait before the suite, so the background preparation of the
+    // loaded blocks (`EmbeddedStore::warm`) is done and the suite measures a settled store.
+    if let Some(settle) = std::env::var("TRAIL_BENCH_SETTLE_S")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_secs_f64(settle));
+    }
     let suite = run_suite(&store, n);
     // Searches build some per-block counts on first use: the memory they settle at.
     let index_bytes_after_suite = store.stats_blocking().index_bytes;

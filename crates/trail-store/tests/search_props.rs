@@ -277,7 +277,10 @@ proptest! {
             check(&store, &oracle, q)?;
         }
         drop(store);
+        // After the reopen, with every sealed block's derived indexes (per-value counts, time
+        // order) built: above, they were built or not as the background thread got to them.
         let reopened = EmbeddedStore::open_with(dir.path(), small_options()).unwrap();
+        reopened.prepare_sealed_blocks();
         for q in &queries {
             check(&reopened, &oracle, q)?;
         }
@@ -352,11 +355,27 @@ fn dense_matches_in_full_size_sealed_blocks_agree_with_the_oracle() {
     let mut q = SearchQuery::new();
     q.record_types = vec!["apiKey".into(), "SnowflakeQuery".into(), "apiKey".into()];
     queries.push(q);
+    // Pages that walk a block's time order: a narrow time range (matches bunched in time),
+    // a deep offset over every row, and both orders.
+    let mut q = SearchQuery::new();
+    q.min_time_ms = Some(T0 + 20_000);
+    q.max_time_ms = Some(T0 + 20_999);
+    queries.push(q.clone());
+    q.sort_order = SortOrder::Asc;
+    q.record_types = vec!["sqlQuery".into()];
+    queries.push(q);
+    let mut q = SearchQuery::new();
+    q.offset = 30_000;
+    q.size = 100;
+    queries.push(q.clone());
+    q.sort_order = SortOrder::Asc;
+    queries.push(q);
     for q in &queries {
         check(&store, &oracle, q).unwrap();
     }
     drop(store);
     let reopened = EmbeddedStore::open(dir.path()).unwrap();
+    reopened.prepare_sealed_blocks();
     for q in &queries {
         check(&reopened, &oracle, q).unwrap();
     }

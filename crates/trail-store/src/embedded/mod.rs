@@ -433,12 +433,28 @@ impl EmbeddedStore {
         Ok(store)
     }
 
-    /// Builds the per-value facet counts of sealed blocks on the thread pool, in the
-    /// background, so that the first searches after an open or a seal do not pay for them.
+    /// Builds the derived indexes of sealed blocks ([`Block::build_derived`]) in the
+    /// background, so that the first searches after an open or a seal do not pay for them. One
+    /// thread of its own, not the search pool: a search never queues behind this work, and it
+    /// takes at most one core (about 1.4 s of it after opening 15M events).
     fn warm(blocks: Vec<Arc<Block>>) {
-        if !blocks.is_empty() {
-            rayon::spawn(move || blocks.par_iter().for_each(|b| b.build_value_facets()));
+        if blocks.is_empty() {
+            return;
         }
+        let spawned = std::thread::Builder::new()
+            .name("trail-warm".into())
+            .spawn(move || blocks.iter().for_each(|b| b.build_derived()));
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start a thread to prepare sealed blocks ({e}); searches will prepare them as they need them");
+        }
+    }
+
+    /// Builds the derived indexes of every sealed block now, on this thread, instead of
+    /// waiting for the background preparation (for tests and benchmarks that want a settled
+    /// store; searches are exact either way).
+    pub fn prepare_sealed_blocks(&self) {
+        let sealed = self.inner.index.read().sealed.clone();
+        sealed.iter().for_each(|b| b.build_derived());
     }
 
     /// The data directory.
