@@ -96,12 +96,12 @@ fn parse_chunk(chunk: RawChunk, accept_unknown: bool) -> ParsedChunk {
     }
 }
 
-/// Cuts the objects of the files into chunks of `batch_size` and hands each to `send`, which
-/// returns false once the pipeline has stopped (then reading stops too).
+/// Cuts the objects of the files into chunks of `batch_size` and sends each to the parsers;
+/// reading stops once they have stopped.
 struct Reader<'a> {
     batch_size: usize,
     next_no: u64,
-    send: &'a mut dyn FnMut(RawChunk) -> bool,
+    parsers: &'a mpsc::SyncSender<RawChunk>,
 }
 
 impl Reader<'_> {
@@ -113,7 +113,7 @@ impl Reader<'_> {
             items,
         };
         self.next_no += 1;
-        (self.send)(chunk)
+        self.parsers.send(chunk).is_ok()
     }
 
     fn read_file(&mut self, file: usize, path: &Path) -> Result<()> {
@@ -320,18 +320,15 @@ fn import_files(
         }
         drop(parsed_tx);
         drop(raw_rx);
-        let read = {
-            let mut send = |chunk: RawChunk| raw_tx.send(chunk).is_ok();
-            let mut reader = Reader {
-                batch_size,
-                next_no: 0,
-                send: &mut send,
-            };
-            files
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, path)| reader.read_file(i, path))
+        let mut reader = Reader {
+            batch_size,
+            next_no: 0,
+            parsers: &raw_tx,
         };
+        let read = files
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, path)| reader.read_file(i, path));
         drop(raw_tx);
         let appended = appender
             .join()

@@ -233,7 +233,7 @@ struct Inner {
     metadata: Arc<RedbMetadata>,
     /// Sealed blocks waiting for their derived indexes (see [`EmbeddedStore::warm`]); the
     /// thread that builds them ends when the store is dropped.
-    warm_queue: Mutex<Option<std::sync::mpsc::Sender<Vec<Arc<Block>>>>>,
+    warm_queue: Option<std::sync::mpsc::Sender<Vec<Arc<Block>>>>,
     _lock: File,
 }
 
@@ -436,7 +436,7 @@ impl EmbeddedStore {
             }),
             dicts: RwLock::new(std::mem::take(&mut dicts)),
             metadata,
-            warm_queue: Mutex::new(start_warm_thread()),
+            warm_queue: start_warm_thread(),
             _lock: lock,
         };
         let store = EmbeddedStore {
@@ -465,7 +465,7 @@ impl EmbeddedStore {
         if blocks.is_empty() {
             return;
         }
-        if let Some(queue) = &*self.inner.warm_queue.lock() {
+        if let Some(queue) = &self.inner.warm_queue {
             let _ = queue.send(blocks);
         }
     }
