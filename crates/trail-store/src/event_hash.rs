@@ -12,6 +12,18 @@ use rayon::prelude::*;
 /// Messages hashed per SIMD call; large enough to fill every lane, small enough for the cache.
 const CHUNK: usize = 512;
 
+/// An empty prefix for `tape-sha256`, whose empty slice points at mapped memory.
+///
+/// `hash_many` compares every lane's (empty) prefix with `memcmp`, and glibc's AVX-512
+/// `memcmp` does a masked load even for zero bytes. From the dangling address of `&[]` that
+/// load needs a microcode assist on every call: 22% of all hashing time, measured on 418-byte
+/// events (722 → 929 MB/s with this anchor).
+static MAPPED_EMPTY_PREFIX: [u8; 1] = [0];
+
+fn hash_into(messages: &[&[u8]], out: &mut [[u8; 32]]) {
+    tape_sha256::hash_many_prefixed(&MAPPED_EMPTY_PREFIX[..0], messages, out);
+}
+
 /// The SHA-256 of one message.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
@@ -24,7 +36,7 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 /// batch over the thread pool as well only added wake-ups, about 7% of ingest CPU.
 pub fn sha256_each(messages: &[&[u8]]) -> Vec<[u8; 32]> {
     let mut out = vec![[0u8; 32]; messages.len()];
-    tape_sha256::hash_many(messages, &mut out);
+    hash_into(messages, &mut out);
     out
 }
 
@@ -37,7 +49,7 @@ pub fn sha256_many(messages: &[&[u8]]) -> Vec<[u8; 32]> {
     messages
         .par_chunks(CHUNK)
         .zip(out.par_chunks_mut(CHUNK))
-        .for_each(|(m, o)| tape_sha256::hash_many(m, o));
+        .for_each(|(m, o)| hash_into(m, o));
     out
 }
 
