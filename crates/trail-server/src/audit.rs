@@ -220,16 +220,19 @@ pub struct PageParams {
 }
 
 /// The caller's data-owner scope: `None` with AUDIT, the owned sources without it; 403 (audited)
-/// for a caller with neither.
+/// for a caller with neither. Once it is known that the caller may read, waits until the
+/// records of the caller's own earlier reads are visible (`Shared::see_own_reads`).
 pub(crate) async fn scope_of(
     shared: &SharedState,
     caller: &Caller,
     endpoint: &str,
 ) -> Result<Option<Vec<i64>>, ApiError> {
     if caller.user.has(Permission::Audit) {
+        shared.see_own_reads(caller).await?;
         return Ok(None);
     }
     if !caller.user.owned_data_sources.is_empty() {
+        shared.see_own_reads(caller).await?;
         return Ok(Some(caller.user.owned_data_sources.clone()));
     }
     let err = ApiError::Forbidden {
@@ -262,7 +265,7 @@ async fn answer_and_audit(
     if let Some(owned) = scope {
         draft = draft.with("scope", owned);
     }
-    shared.record(&caller.ctx, vec![draft]).await?;
+    shared.record_read(&caller.ctx, vec![draft]).await?;
     Ok(response)
 }
 
@@ -318,7 +321,7 @@ pub async fn one_record(
     let hit = visible.map(|ev| render_hit(&ev.document)).transpose()?;
     let found = u64::from(hit.is_some());
     let draft = query_draft(endpoint, &format!("recordId={record_id}"), Some(found));
-    shared.record(&caller.ctx, vec![draft]).await?;
+    shared.record_read(&caller.ctx, vec![draft]).await?;
     hit.map(Json).ok_or_else(not_found)
 }
 
@@ -345,6 +348,7 @@ pub async fn key_activity(
         size,
         ..SearchQuery::new()
     };
+    shared.see_own_reads(&caller).await?;
     answer_and_audit(&shared, &caller, "/audit/apikey/activity", &raw, query)
         .await
         .map(Json)
@@ -518,7 +522,7 @@ pub async fn my_queries(
         format!("dataSourceId={data_source_id}&{raw}")
     };
     let draft = query_draft(endpoint, &audited_query, Some(count));
-    shared.record(&caller.ctx, vec![draft]).await?;
+    shared.record_read(&caller.ctx, vec![draft]).await?;
     Ok(Json(MyQueriesResponse {
         data_source_id,
         queries,

@@ -703,7 +703,7 @@ pub async fn search(
         None
     };
     let draft = query_draft(endpoint, &raw_query, Some(events.len() as u64));
-    shared.record(&caller.ctx, vec![draft]).await?;
+    shared.record_read(&caller.ctx, vec![draft]).await?;
     Ok(Json(EventsPage {
         events,
         next,
@@ -815,7 +815,7 @@ pub async fn one_event(
         &format!("id={id}&{raw_query}"),
         Some(u64::from(visible.is_some())),
     );
-    shared.record(&caller.ctx, vec![draft]).await?;
+    shared.record_read(&caller.ctx, vec![draft]).await?;
     let ev = visible.ok_or_else(|| ApiError::NotFound(format!("no event with id '{id}'")))?;
     if legacy {
         let hit = LegacyHit::from_document(&ev.document).map_err(|e| {

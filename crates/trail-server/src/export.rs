@@ -233,7 +233,7 @@ pub(crate) async fn export(
     if let Some(owned) = &req.query.scope {
         draft = draft.with("scope", owned.clone());
     }
-    shared.record(&caller.ctx, vec![draft]).await?;
+    shared.record_read(&caller.ctx, vec![draft]).await?;
 
     let transport_gzip = !req.gzip && accepts_gzip(&headers);
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);

@@ -96,6 +96,8 @@ impl Default for ServerConfig {
 pub(crate) struct Shared {
     pub(crate) app: AppState,
     pub(crate) failed_auth: auth::FailedAuthLimiter,
+    /// Sequence number of each user's latest read record (see [`Shared::record_read`]).
+    pub(crate) own_reads: std::sync::Mutex<std::collections::HashMap<i64, u64>>,
 }
 
 pub(crate) type SharedState = Arc<Shared>;
@@ -176,6 +178,7 @@ pub async fn ensure_bootstrap_admin(
 pub fn router(state: AppState) -> Router {
     let shared: SharedState = Arc::new(Shared {
         failed_auth: auth::FailedAuthLimiter::new(state.config.failed_auth_audit_per_minute),
+        own_reads: Default::default(),
         app: state,
     });
     Router::new()

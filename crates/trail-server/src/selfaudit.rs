@@ -25,8 +25,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 use trail_model::timefmt::format_iso_ms;
 use trail_model::EventError;
-use trail_store::{ApiKeyInfo, NewEvent, User};
+use trail_store::{ApiKeyInfo, AppendResult, NewEvent, User};
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::Shared;
 
@@ -276,13 +277,57 @@ impl LocalAudit {
 }
 
 impl Shared {
-    /// Appends self-audit events durably, as one batch.
+    /// Appends self-audit events durably, as one batch, visible to searches on return.
     pub(crate) async fn record(&self, ctx: &Context, drafts: Vec<Draft>) -> Result<(), ApiError> {
         if drafts.is_empty() {
             return Ok(());
         }
+        self.app.store.append(self.render(ctx, drafts)?).await?;
+        Ok(())
+    }
+
+    /// Appends the self-audit record of a read (a search, a download) durably before the
+    /// answer goes out, without waiting for searches to see it: the record of a search
+    /// becomes visible moments later, after the bulk ingest synced with it is indexed, so a
+    /// search under heavy ingest waits for one `fdatasync`, not for that indexing.
+    /// The reader's next request still sees it (see [`Shared::see_own_reads`]).
+    pub(crate) async fn record_read(
+        &self,
+        ctx: &Context,
+        drafts: Vec<Draft>,
+    ) -> Result<(), ApiError> {
+        let batch = self.render(ctx, drafts)?;
+        let report = self.app.store.append_without_visibility_wait(batch).await?;
+        let last = report.results.iter().filter_map(|r| match r {
+            AppendResult::Stored { seq } => Some(*seq),
+            AppendResult::Duplicate { .. } => None,
+        });
+        if let (Some(user), Some(last)) = (&ctx.actor, last.max()) {
+            let mut own = self.own_reads.lock().unwrap_or_else(|p| p.into_inner());
+            let seen = own.entry(user.profile_id).or_default();
+            *seen = (*seen).max(last);
+        }
+        Ok(())
+    }
+
+    /// Waits until the records of the caller's earlier reads are visible, so that a user
+    /// always finds their own previous searches (`/audit/apikey/activity`, `auditQuery`).
+    pub(crate) async fn see_own_reads(&self, caller: &Caller) -> Result<(), ApiError> {
+        let last = self
+            .own_reads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&caller.user.profile_id)
+            .copied();
+        if let Some(seq) = last {
+            self.app.store.wait_visible(seq).await?;
+        }
+        Ok(())
+    }
+
+    fn render(&self, ctx: &Context, drafts: Vec<Draft>) -> Result<Vec<NewEvent>, ApiError> {
         let tenant = &self.app.config.tenant_id;
-        let batch = drafts
+        drafts
             .into_iter()
             .map(|d| {
                 let event = d.event;
@@ -290,9 +335,7 @@ impl Shared {
                     ApiError::Internal(format!("self-audit event {event} is invalid: {e}"))
                 })
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.app.store.append(batch).await?;
-        Ok(())
+            .collect()
     }
 
     /// Like [`Shared::record`] for actions already carried out: a failure is logged, not

@@ -142,8 +142,27 @@ pub struct StoreStats {
 /// - **Search order**: see [`trail_model::query`] for filters, sort, tie order and facets.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
-    /// Appends a batch atomically and durably.
+    /// Appends a batch atomically and durably; when it returns, searches see the batch.
     async fn append(&self, batch: Vec<NewEvent>) -> Result<AppendReport, StoreError>;
+    /// [`AuditStore::append`] that may return before searches see the batch: it is durable
+    /// and atomic all the same, and becomes visible, in sequence order, moments later.
+    ///
+    /// For writes nobody reads back at once, made while someone waits: Trail's records of its
+    /// own searches. The embedded store then waits for its `fdatasync` only, not for indexing
+    /// the bulk ingest batches synced in the same group. A backend whose commit makes a write
+    /// visible anyway (PostgreSQL) keeps this default.
+    async fn append_without_visibility_wait(
+        &self,
+        batch: Vec<NewEvent>,
+    ) -> Result<AppendReport, StoreError> {
+        self.append(batch).await
+    }
+    /// Returns once the events up to sequence number `seq` are visible to searches; for a
+    /// reader that must see what it appended with [`AuditStore::append_without_visibility_wait`].
+    async fn wait_visible(&self, seq: u64) -> Result<(), StoreError> {
+        let _ = seq;
+        Ok(())
+    }
     /// Answers an audit search from one snapshot.
     async fn search(&self, query: SearchQuery) -> Result<SearchAnswer, StoreError>;
     /// The stored event with this `id`, if any.

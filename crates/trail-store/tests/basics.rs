@@ -179,3 +179,54 @@ fn a_second_process_cannot_open_the_same_directory() {
         "{err}"
     );
 }
+
+#[test]
+fn an_append_without_the_visibility_wait_is_durable_and_visible_once_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_small(dir.path());
+    store
+        .append_blocking((0..100).map(|i| simple(&format!("bulk-{i}"), i)).collect())
+        .unwrap();
+    let r = store
+        .append_durable_blocking(vec![simple("read-1", 500), simple("read-2", 501)])
+        .unwrap();
+    assert_eq!(
+        r.results,
+        vec![
+            AppendResult::Stored { seq: 101 },
+            AppendResult::Stored { seq: 102 }
+        ]
+    );
+    store.wait_visible_blocking(102).unwrap();
+    let all = store.search_blocking(&SearchQuery::new()).unwrap();
+    assert_eq!(all.count, 102, "visible after wait_visible");
+    drop(store);
+    let store = open_small(dir.path());
+    let ev = store.get_blocking("read-2").unwrap().expect("durable");
+    assert_eq!(ev.seq, 102);
+}
+
+#[test]
+fn closing_persists_every_full_block_so_reopening_rebuilds_none_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_small(dir.path());
+    // Blocks are sealed in the background; 13,000 events at once queue 203 of them.
+    let batch = (0..13_000).map(|i| simple(&format!("e-{i}"), i)).collect();
+    store.append_blocking(batch).unwrap();
+    store.close_blocking().unwrap();
+    let index = dir.path().join("index");
+    for block in 0..203 {
+        let file = index.join(format!("blk-{block:010}.idx"));
+        assert!(file.exists(), "{} missing after close", file.display());
+    }
+    assert!(
+        !index.join("blk-0000000203.idx").exists(),
+        "block 203 is not full"
+    );
+    drop(store);
+    let store = open_small(dir.path());
+    assert_eq!(
+        store.search_blocking(&SearchQuery::new()).unwrap().count,
+        13_000
+    );
+}

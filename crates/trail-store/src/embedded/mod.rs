@@ -12,9 +12,14 @@
 //! Write path (group commit): an appender hashes its documents, then under the writer lock
 //! checks ids for duplicates, assigns dense sequence numbers and writes one batch frame. It then
 //! waits for a sync covering its frame: the first waiter becomes the sync leader, runs one
-//! `fdatasync` for every frame written so far, publishes those batches to the index in sequence
-//! order, and wakes the others. So N concurrent appenders cost one sync, and an event becomes
-//! visible to searches only once it is durable.
+//! `fdatasync` for every frame written so far and hands those batches to the publisher thread,
+//! which adds them to the index in sequence order and wakes their appenders. So N concurrent
+//! appenders cost one sync, the next group's sync overlaps this group's indexing, and an event
+//! becomes visible to searches only once it is durable. Full blocks are sealed (merged, given
+//! posting lists, persisted) by a sealer thread afterwards: no append waits for a seal.
+//!
+//! Threads per open store: `trail-publish` (indexes synced groups), `trail-seal` (seals full
+//! blocks), `trail-warm` (derived indexes of sealed blocks). Each ends when the store is dropped.
 //!
 //! Recovery: open loads the persisted index blocks, then replays the log after them, checking
 //! every frame; a torn final frame is truncated away, anything else malformed is reported with
@@ -201,6 +206,9 @@ struct Writer {
 
 struct IndexState {
     sealed: Vec<Arc<Block>>,
+    /// Full blocks still in the chunks they were appended in, oldest first, waiting for the
+    /// sealer (see [`EmbeddedStore::seal`]); searched like open chunks until then.
+    unsealed: VecDeque<Vec<Arc<Block>>>,
     open: Vec<Arc<Block>>,
     open_rows: usize,
     block_rows: usize,
@@ -208,15 +216,20 @@ struct IndexState {
 
 impl IndexState {
     fn rows(&self) -> u64 {
-        self.sealed.len() as u64 * self.block_rows as u64 + self.open_rows as u64
+        (self.sealed.len() + self.unsealed.len()) as u64 * self.block_rows as u64
+            + self.open_rows as u64
+    }
+
+    /// Every block and chunk, in row order.
+    fn blocks(&self) -> impl Iterator<Item = &Arc<Block>> {
+        self.sealed
+            .iter()
+            .chain(self.unsealed.iter().flatten())
+            .chain(self.open.iter())
     }
 
     fn snapshot(&self) -> Vec<Arc<Block>> {
-        self.sealed
-            .iter()
-            .chain(self.open.iter())
-            .cloned()
-            .collect()
+        self.blocks().cloned().collect()
     }
 }
 
@@ -225,8 +238,21 @@ struct Inner {
     index_dir: PathBuf,
     options: EmbeddedOptions,
     writer: Mutex<Writer>,
+    /// Held by the thread leading a group commit (draining `pending` and syncing it).
     sync_lock: Mutex<()>,
-    durable_lsn: AtomicU64,
+    /// Log position up to which `fdatasync` has completed: appends up to here are durable.
+    synced_lsn: AtomicU64,
+    /// Log position up to which appends are durable and published (visible to searches).
+    visible_lsn: AtomicU64,
+    /// Signalled (with `progress_lock`) whenever `visible_lsn` advances or the store is poisoned.
+    progress: parking_lot::Condvar,
+    progress_lock: Mutex<()>,
+    /// Synced groups on their way to the publisher thread (see [`EmbeddedStore::wait_durable`]);
+    /// `None` when that thread could not start, and the sync leader publishes itself.
+    publish_queue: Option<std::sync::mpsc::Sender<SyncedGroup>>,
+    /// Full blocks for the sealer thread, in row order (see [`EmbeddedStore::seal`]); `None`
+    /// when that thread could not start, and the publisher seals itself.
+    seal_queue: Option<std::sync::mpsc::Sender<Vec<Arc<Block>>>>,
     segments: RwLock<Vec<Arc<Segment>>>,
     index: RwLock<IndexState>,
     dicts: RwLock<Dicts>,
@@ -235,6 +261,56 @@ struct Inner {
     /// thread that builds them ends when the store is dropped.
     warm_queue: Option<std::sync::mpsc::Sender<Vec<Arc<Block>>>>,
     _lock: File,
+}
+
+/// How far an append waits: until durable, or until durable and visible to searches.
+#[derive(Clone, Copy)]
+enum Reach {
+    Durable,
+    Visible,
+}
+
+/// Batches made durable by one `fdatasync`, to be published in the order of their syncs.
+struct SyncedGroup {
+    /// The log position the sync covered.
+    target: u64,
+    batches: Vec<PendingBatch>,
+}
+
+/// Starts one of the store's own threads (`trail-publish`, `trail-seal`): it runs `work` on
+/// each item sent, in order, holding the store only meanwhile, and ends when the store is
+/// dropped (its queue closes). An error or a panic in `work` poisons the store. `None` when
+/// the thread cannot start; the caller then does the work itself.
+fn start_store_thread<T: Send + 'static>(
+    name: &str,
+    store: std::sync::Weak<Inner>,
+    work: fn(&EmbeddedStore, T) -> Result<(), StoreError>,
+) -> Option<std::sync::mpsc::Sender<T>> {
+    let (queue, items) = std::sync::mpsc::channel::<T>();
+    let what = name.to_string();
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            for item in items {
+                let Some(inner) = store.upgrade() else {
+                    return;
+                };
+                let store = EmbeddedStore { inner };
+                let run = std::panic::AssertUnwindSafe(|| work(&store, item));
+                match std::panic::catch_unwind(run) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => store.poison(format!("{what} failed: {e}")),
+                    Err(_) => store.poison(format!("{what} panicked")),
+                }
+            }
+        });
+    match spawned {
+        Ok(_) => Some(queue),
+        Err(e) => {
+            tracing::warn!("cannot start thread {name} ({e}); its work runs inline");
+            None
+        }
+    }
 }
 
 /// Starts the thread behind [`EmbeddedStore::warm`].
@@ -409,7 +485,7 @@ impl EmbeddedStore {
             });
         }
 
-        let inner = Inner {
+        let inner = |weak: &std::sync::Weak<Inner>| Inner {
             dir: dir.clone(),
             index_dir,
             options,
@@ -426,10 +502,19 @@ impl EmbeddedStore {
                 poisoned: None,
             }),
             sync_lock: Mutex::new(()),
-            durable_lsn: AtomicU64::new(0),
+            synced_lsn: AtomicU64::new(0),
+            visible_lsn: AtomicU64::new(0),
+            progress: parking_lot::Condvar::new(),
+            progress_lock: Mutex::new(()),
+            publish_queue: start_store_thread("trail-publish", weak.clone(), |store, group| {
+                store.publish_group(group);
+                Ok(())
+            }),
+            seal_queue: start_store_thread("trail-seal", weak.clone(), EmbeddedStore::seal),
             segments: RwLock::new(segments),
             index: RwLock::new(IndexState {
                 sealed: sealed_arcs,
+                unsealed: VecDeque::new(),
                 open: Vec::new(),
                 open_rows: 0,
                 block_rows,
@@ -440,7 +525,7 @@ impl EmbeddedStore {
             _lock: lock,
         };
         let store = EmbeddedStore {
-            inner: Arc::new(inner),
+            inner: Arc::new_cyclic(inner),
         };
         {
             let mut w = store.inner.writer.lock();
@@ -450,7 +535,7 @@ impl EmbeddedStore {
                 }
             }
         }
-        // Blocks sealed by the replay are warmed by `publish`.
+        // Blocks sealed after the replay are warmed by `seal`.
         store.warm(store.inner.index.read().sealed.clone());
         store.publish(replay)?;
         Ok(store)
@@ -474,6 +559,8 @@ impl EmbeddedStore {
     /// waiting for the background preparation (for tests and benchmarks that want a settled
     /// store; searches are exact either way).
     pub fn prepare_sealed_blocks(&self) {
+        // Without a seal in between, searches would meet full blocks still in chunks.
+        let _ = self.wait_sealed();
         let sealed = self.inner.index.read().sealed.clone();
         sealed.iter().for_each(|b| b.build_derived());
     }
@@ -488,8 +575,33 @@ impl EmbeddedStore {
         self.inner.metadata.clone()
     }
 
-    /// Appends a batch and returns once it is durable (blocking).
+    /// Appends a batch and returns once it is durable and visible to searches (blocking).
     pub fn append_blocking(&self, batch: Vec<NewEvent>) -> Result<AppendReport, StoreError> {
+        self.append_until(batch, Reach::Visible)
+    }
+
+    /// Appends a batch and returns once it is durable, perhaps before searches see it
+    /// (blocking); see [`AuditStore::append_without_visibility_wait`].
+    pub fn append_durable_blocking(
+        &self,
+        batch: Vec<NewEvent>,
+    ) -> Result<AppendReport, StoreError> {
+        self.append_until(batch, Reach::Durable)
+    }
+
+    /// Returns once the events up to sequence number `seq` are visible to searches (blocking).
+    pub fn wait_visible_blocking(&self, seq: u64) -> Result<(), StoreError> {
+        let mut progress = self.inner.progress_lock.lock();
+        while self.inner.index.read().rows() < seq {
+            if let Some(p) = &self.inner.writer.lock().poisoned {
+                return Err(StoreError::Poisoned(p.clone()));
+            }
+            self.inner.progress.wait(&mut progress);
+        }
+        Ok(())
+    }
+
+    fn append_until(&self, batch: Vec<NewEvent>, reach: Reach) -> Result<AppendReport, StoreError> {
         let received_ms = now_ms();
         // Documents and ids hashed in one SIMD pass: the first half are the stored-bytes
         // hashes, the second the ids' (whose first 8 bytes are the dedup fingerprint).
@@ -603,7 +715,7 @@ impl EmbeddedStore {
             });
             w.lsn
         };
-        self.wait_durable(my_lsn)?;
+        self.wait_durable(my_lsn, reach)?;
         Ok(report)
     }
 
@@ -623,54 +735,110 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    /// Group commit: returns once a sync covering `lsn` has completed and its batches are visible.
-    fn wait_durable(&self, lsn: u64) -> Result<(), StoreError> {
+    /// Group commit: returns once a sync covering `lsn` has completed and, for
+    /// [`Reach::Visible`], once its batches are published to searches.
+    ///
+    /// A waiter whose write is not yet synced takes `sync_lock` and, if still needed, leads a
+    /// group: it drains every pending batch, syncs them with one `fdatasync`, and hands them to
+    /// the publisher thread. Leaders only sync, so the next group's sync overlaps this group's
+    /// indexing, and an append that needs durability alone never waits for indexing.
+    fn wait_durable(&self, lsn: u64, reach: Reach) -> Result<(), StoreError> {
         loop {
-            if self.inner.durable_lsn.load(Ordering::Acquire) >= lsn {
+            let reached = match reach {
+                Reach::Durable => &self.inner.synced_lsn,
+                Reach::Visible => &self.inner.visible_lsn,
+            };
+            if reached.load(Ordering::Acquire) >= lsn {
                 return Ok(());
             }
-            let _leader = self.inner.sync_lock.lock();
-            if self.inner.durable_lsn.load(Ordering::Acquire) >= lsn {
-                return Ok(());
+            if self.inner.synced_lsn.load(Ordering::Acquire) < lsn {
+                self.lead_group_commit(lsn)?;
+                continue;
             }
-            let (segment, target, batches) = {
-                let mut w = self.inner.writer.lock();
-                if let Some(p) = &w.poisoned {
+            let mut progress = self.inner.progress_lock.lock();
+            while self.inner.visible_lsn.load(Ordering::Acquire) < lsn {
+                if let Some(p) = &self.inner.writer.lock().poisoned {
                     return Err(StoreError::Poisoned(p.clone()));
                 }
-                (
-                    w.current.clone(),
-                    w.lsn,
-                    w.pending.drain(..).collect::<Vec<_>>(),
-                )
-            };
-            if let Err(e) = segment.file.sync_data() {
-                let msg = format!("fdatasync of {} failed: {e}", segment.path.display());
-                self.inner.writer.lock().poisoned = Some(msg.clone());
-                return Err(StoreError::Poisoned(msg));
+                self.inner.progress.wait(&mut progress);
             }
-            if let Err(e) = self.publish(batches) {
-                let msg = format!("indexing failed: {e}");
-                self.inner.writer.lock().poisoned = Some(msg.clone());
-                return Err(StoreError::Poisoned(msg));
-            }
-            let published = self.inner.index.read().rows();
-            {
-                let mut w = self.inner.writer.lock();
-                while w
-                    .unpublished
-                    .front()
-                    .is_some_and(|(first, locs)| first + locs.len() as u64 <= published)
-                {
-                    w.unpublished.pop_front();
-                }
-            }
-            self.inner.durable_lsn.store(target, Ordering::Release);
         }
     }
 
-    /// Adds durable batches to the index, in sequence order, sealing full blocks.
-    /// Only one thread publishes at a time (the sync leader, or `open`).
+    /// Syncs every pending batch unless a sync covering `lsn` completed meanwhile.
+    fn lead_group_commit(&self, lsn: u64) -> Result<(), StoreError> {
+        let _leader = self.inner.sync_lock.lock();
+        if self.inner.synced_lsn.load(Ordering::Acquire) >= lsn {
+            return Ok(());
+        }
+        let (segment, target, batches) = {
+            let mut w = self.inner.writer.lock();
+            if let Some(p) = &w.poisoned {
+                return Err(StoreError::Poisoned(p.clone()));
+            }
+            (
+                w.current.clone(),
+                w.lsn,
+                w.pending.drain(..).collect::<Vec<_>>(),
+            )
+        };
+        if let Err(e) = segment.file.sync_data() {
+            let msg = format!("fdatasync of {} failed: {e}", segment.path.display());
+            self.poison(msg.clone());
+            return Err(StoreError::Poisoned(msg));
+        }
+        self.inner.synced_lsn.store(target, Ordering::Release);
+        let group = SyncedGroup { target, batches };
+        // Sent while `sync_lock` is held, so groups reach the publisher in sync order.
+        match &self.inner.publish_queue {
+            Some(queue) => {
+                if let Err(unsent) = queue.send(group) {
+                    self.publish_group(unsent.0);
+                }
+            }
+            None => self.publish_group(group),
+        }
+        Ok(())
+    }
+
+    /// Publishes one synced group and wakes its waiters; a failure poisons the store.
+    fn publish_group(&self, group: SyncedGroup) {
+        if self.inner.writer.lock().poisoned.is_some() {
+            return self.notify_progress();
+        }
+        if let Err(e) = self.publish(group.batches) {
+            return self.poison(format!("indexing failed: {e}"));
+        }
+        let published = self.inner.index.read().rows();
+        {
+            let mut w = self.inner.writer.lock();
+            while w
+                .unpublished
+                .front()
+                .is_some_and(|(first, locs)| first + locs.len() as u64 <= published)
+            {
+                w.unpublished.pop_front();
+            }
+        }
+        self.inner
+            .visible_lsn
+            .store(group.target, Ordering::Release);
+        self.notify_progress();
+    }
+
+    fn poison(&self, msg: String) {
+        self.inner.writer.lock().poisoned = Some(msg);
+        self.notify_progress();
+    }
+
+    fn notify_progress(&self) {
+        let _progress = self.inner.progress_lock.lock();
+        self.inner.progress.notify_all();
+    }
+
+    /// Adds durable batches to the index, in sequence order, and hands full blocks to the
+    /// sealer. Only one thread publishes at a time (the publisher thread, else the sync
+    /// leader; or `open`).
     fn publish(&self, batches: Vec<PendingBatch>) -> Result<(), StoreError> {
         if batches.is_empty() {
             return Ok(());
@@ -708,35 +876,76 @@ impl EmbeddedStore {
             }
         }
         drop(batches);
-        let mut newly_sealed: Vec<Block> = to_seal
-            .iter()
-            .map(|chunks| {
-                let mut merged = Block::with_capacity(chunks[0].base_row, block_rows);
-                for c in chunks {
-                    merged.extend_from(c);
+        let mut ix = self.inner.index.write();
+        ix.unsealed.extend(to_seal.iter().cloned());
+        ix.open = open;
+        ix.open_rows = open_rows;
+        drop(ix);
+        for chunks in to_seal {
+            match &self.inner.seal_queue {
+                Some(queue) => {
+                    if let Err(unsent) = queue.send(chunks) {
+                        self.seal(unsent.0)?;
+                    }
                 }
-                merged.build_postings();
-                merged.narrow_columns();
-                merged
-            })
-            .collect();
-        if !newly_sealed.is_empty() {
+                None => self.seal(chunks)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals the oldest full block, whose chunks are `chunks`: merges them, builds its
+    /// posting lists, persists it (with the dictionaries its codes need) and swaps it in.
+    /// Searches see the same rows before and after; sealing only makes them cheaper to
+    /// search, so appends never wait for it.
+    fn seal(&self, chunks: Vec<Arc<Block>>) -> Result<(), StoreError> {
+        let block_rows = self.inner.options.block_rows;
+        let mut merged = Block::with_capacity(chunks[0].base_row, block_rows);
+        for c in &chunks {
+            merged.extend_from(c);
+        }
+        merged.build_postings();
+        merged.narrow_columns();
+        {
             let d = self.inner.dicts.read();
             persist::save_dicts(&self.inner.index_dir, &d)?;
             let needs = persist::dict_sizes(&d);
             drop(d);
-            for b in &mut newly_sealed {
-                persist::save_block(&self.inner.index_dir, b, needs, block_rows)?;
-                b.release_persisted_only();
-            }
+            persist::save_block(&self.inner.index_dir, &merged, needs, block_rows)?;
         }
-        let newly_sealed: Vec<Arc<Block>> = newly_sealed.into_iter().map(Arc::new).collect();
-        let mut ix = self.inner.index.write();
-        ix.sealed.extend(newly_sealed.iter().cloned());
-        ix.open = open;
-        ix.open_rows = open_rows;
-        drop(ix);
-        self.warm(newly_sealed);
+        merged.release_persisted_only();
+        let sealed = Arc::new(merged);
+        {
+            let mut ix = self.inner.index.write();
+            let oldest = ix.unsealed.pop_front();
+            debug_assert!(oldest.is_some_and(|o| Arc::ptr_eq(&o[0], &chunks[0])));
+            ix.sealed.push(sealed.clone());
+        }
+        self.notify_progress();
+        self.warm(vec![sealed]);
+        Ok(())
+    }
+
+    /// [`AuditStore::close`] (blocking): syncs the log and waits for every full block to be
+    /// sealed and persisted, so the next open rebuilds none of them from the log.
+    pub fn close_blocking(&self) -> Result<(), StoreError> {
+        self.wait_sealed()?;
+        let w = self.inner.writer.lock();
+        w.current
+            .file
+            .sync_data()
+            .map_err(|e| StoreError::io(&w.current.path, e))
+    }
+
+    /// Waits until every full block is sealed (or the store is poisoned).
+    fn wait_sealed(&self) -> Result<(), StoreError> {
+        let mut progress = self.inner.progress_lock.lock();
+        while !self.inner.index.read().unsealed.is_empty() {
+            if let Some(p) = &self.inner.writer.lock().poisoned {
+                return Err(StoreError::Poisoned(p.clone()));
+            }
+            self.inner.progress.wait(&mut progress);
+        }
         Ok(())
     }
 
@@ -977,12 +1186,7 @@ impl EmbeddedStore {
     pub fn stats_blocking(&self) -> StoreStats {
         let ix = self.inner.index.read();
         let rows = ix.rows();
-        let blocks: usize = ix
-            .sealed
-            .iter()
-            .chain(ix.open.iter())
-            .map(|b| b.heap_bytes())
-            .sum();
+        let blocks: usize = ix.blocks().map(|b| b.heap_bytes()).sum();
         drop(ix);
         let dedup = self.inner.writer.lock().dedup.heap_bytes();
         StoreStats {
@@ -1075,6 +1279,22 @@ impl AuditStore for EmbeddedStore {
         blocking(move || s.append_blocking(batch)).await
     }
 
+    async fn append_without_visibility_wait(
+        &self,
+        batch: Vec<NewEvent>,
+    ) -> Result<AppendReport, StoreError> {
+        let s = self.clone();
+        blocking(move || s.append_durable_blocking(batch)).await
+    }
+
+    async fn wait_visible(&self, seq: u64) -> Result<(), StoreError> {
+        if self.inner.index.read().rows() >= seq {
+            return Ok(());
+        }
+        let s = self.clone();
+        blocking(move || s.wait_visible_blocking(seq)).await
+    }
+
     async fn search(&self, query: SearchQuery) -> Result<SearchAnswer, StoreError> {
         let s = self.clone();
         blocking(move || s.search_blocking(&query)).await
@@ -1118,11 +1338,8 @@ impl AuditStore for EmbeddedStore {
     }
 
     async fn close(&self) -> Result<(), StoreError> {
-        let w = self.inner.writer.lock();
-        w.current
-            .file
-            .sync_data()
-            .map_err(|e| StoreError::io(&w.current.path, e))
+        let s = self.clone();
+        blocking(move || s.close_blocking()).await
     }
 }
 
