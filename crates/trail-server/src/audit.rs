@@ -227,21 +227,21 @@ pub(crate) async fn scope_of(
     caller: &Caller,
     endpoint: &str,
 ) -> Result<Option<Vec<i64>>, ApiError> {
-    if caller.user.has(Permission::Audit) {
-        shared.see_own_reads(caller).await?;
-        return Ok(None);
-    }
-    if !caller.user.owned_data_sources.is_empty() {
-        shared.see_own_reads(caller).await?;
-        return Ok(Some(caller.user.owned_data_sources.clone()));
-    }
-    let err = ApiError::Forbidden {
-        permission: Some("AUDIT"),
-        message: "reading the audit log needs the AUDIT permission or ownership of a data source; ask an administrator".to_string(),
+    let scope = if caller.user.has(Permission::Audit) {
+        None
+    } else if !caller.user.owned_data_sources.is_empty() {
+        Some(caller.user.owned_data_sources.clone())
+    } else {
+        let err = ApiError::Forbidden {
+            permission: Some("AUDIT"),
+            message: "reading the audit log needs the AUDIT permission or ownership of a data source; ask an administrator".to_string(),
+        };
+        let draft = query_draft(endpoint, "", None).status("UNAUTHORIZED", err.to_string());
+        shared.record_after_the_fact(&caller.ctx, vec![draft]).await;
+        return Err(err);
     };
-    let draft = query_draft(endpoint, "", None).status("UNAUTHORIZED", err.to_string());
-    shared.record_after_the_fact(&caller.ctx, vec![draft]).await;
-    Err(err)
+    shared.see_own_reads(caller).await?;
+    Ok(scope)
 }
 
 pub(crate) fn query_draft(endpoint: &str, query: &str, result_count: Option<u64>) -> Draft {

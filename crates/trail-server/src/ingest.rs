@@ -35,7 +35,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use trail_model::{validate_event, Checked};
-use trail_store::{AppendResult, NewEvent, Permission};
+use trail_store::{NewEvent, Permission};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
@@ -95,19 +95,11 @@ pub async fn ingest(
             .await
             .map_err(|e| ApiError::Internal(format!("ingest parser task failed: {e}")))??;
     let report = shared.app.store.append(batch).await?;
-    let stored: Vec<u64> = report
-        .results
-        .iter()
-        .filter_map(|r| match r {
-            AppendResult::Stored { seq } => Some(*seq),
-            AppendResult::Duplicate { .. } => None,
-        })
-        .collect();
     Ok(Json(IngestResponse {
         stored: report.stored,
         duplicates: report.duplicates,
-        first_seq: stored.iter().copied().min(),
-        last_seq: stored.iter().copied().max(),
+        first_seq: report.stored_seqs().min(),
+        last_seq: report.stored_seqs().max(),
         unknown_event_types: (unknown > 0).then_some(unknown as u64),
     }))
 }

@@ -25,7 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 use trail_model::timefmt::format_iso_ms;
 use trail_model::EventError;
-use trail_store::{ApiKeyInfo, AppendResult, NewEvent, User};
+use trail_store::{ApiKeyInfo, NewEvent, User};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -298,11 +298,7 @@ impl Shared {
     ) -> Result<(), ApiError> {
         let batch = self.render(ctx, drafts)?;
         let report = self.app.store.append_without_visibility_wait(batch).await?;
-        let last = report.results.iter().filter_map(|r| match r {
-            AppendResult::Stored { seq } => Some(*seq),
-            AppendResult::Duplicate { .. } => None,
-        });
-        if let (Some(user), Some(last)) = (&ctx.actor, last.max()) {
+        if let (Some(user), Some(last)) = (&ctx.actor, report.stored_seqs().max()) {
             let mut own = self.own_reads.lock().unwrap_or_else(|p| p.into_inner());
             let seen = own.entry(user.profile_id).or_default();
             *seen = (*seen).max(last);

@@ -117,6 +117,17 @@ pub struct AppendReport {
     pub results: Vec<AppendResult>,
 }
 
+impl AppendReport {
+    /// The sequence numbers of the events this append stored (not its duplicates), in input
+    /// order.
+    pub fn stored_seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.results.iter().filter_map(|r| match r {
+            AppendResult::Stored { seq } => Some(*seq),
+            AppendResult::Duplicate { .. } => None,
+        })
+    }
+}
+
 /// Size and shape of a store, for `/readyz`, benchmarks and operators.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoreStats {

@@ -562,7 +562,7 @@ pub struct Block {
     pub value_facets: [std::sync::OnceLock<ValueFacets>; 2],
     /// The rows of a sealed block sorted by (time, row), built in the background (see
     /// [`Block::build_derived`]); `None` inside when the block cannot have one (more than 65,536
-    /// rows). [`top_rows`] walks it from the best end, so a block whose times span the whole
+    /// rows). `top_rows` walks it from the best end, so a block whose times span the whole
     /// range (late events) yields its best matching rows without visiting every match.
     pub time_order: std::sync::OnceLock<Option<Box<[u16]>>>,
 }

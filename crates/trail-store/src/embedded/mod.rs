@@ -280,7 +280,7 @@ struct SyncedGroup {
 /// Starts one of the store's own threads (`trail-publish`, `trail-seal`): it runs `work` on
 /// each item sent, in order, holding the store only meanwhile, and ends when the store is
 /// dropped (its queue closes). An error or a panic in `work` poisons the store. `None` when
-/// the thread cannot start; the caller then does the work itself.
+/// the thread cannot start; the caller then does the work itself (see `hand_over`).
 fn start_store_thread<T: Send + 'static>(
     name: &str,
     store: std::sync::Weak<Inner>,
@@ -313,7 +313,10 @@ fn start_store_thread<T: Send + 'static>(
     }
 }
 
-/// Starts the thread behind [`EmbeddedStore::warm`].
+/// Starts the thread behind [`EmbeddedStore::warm`]. Unlike the threads of
+/// [`start_store_thread`], it holds only the blocks, never the store: warming every block
+/// after an open takes over a second at 10M events, and holding the store that long would
+/// keep its directory locked after the store is dropped.
 fn start_warm_thread() -> Option<std::sync::mpsc::Sender<Vec<Arc<Block>>>> {
     let (queue, blocks) = std::sync::mpsc::channel::<Vec<Arc<Block>>>();
     let spawned = std::thread::Builder::new()
@@ -329,6 +332,15 @@ fn start_warm_thread() -> Option<std::sync::mpsc::Sender<Vec<Arc<Block>>>> {
             tracing::warn!("cannot start a thread to prepare sealed blocks ({e}); searches will prepare them as they need them");
             None
         }
+    }
+}
+
+/// Sends `item` to a store thread's queue; gives it back when there is no such thread (it
+/// could not start, or has ended), for the caller to do the work itself.
+fn hand_over<T>(queue: &Option<std::sync::mpsc::Sender<T>>, item: T) -> Option<T> {
+    match queue {
+        Some(queue) => queue.send(item).err().map(|unsent| unsent.0),
+        None => Some(item),
     }
 }
 
@@ -547,11 +559,9 @@ impl EmbeddedStore {
     /// work, and it takes at most one core (about 1.3 CPU-seconds after opening 10M events).
     /// Without that thread, searches build what they need as they go.
     fn warm(&self, blocks: Vec<Arc<Block>>) {
-        if blocks.is_empty() {
-            return;
-        }
-        if let Some(queue) = &self.inner.warm_queue {
-            let _ = queue.send(blocks);
+        if !blocks.is_empty() {
+            // Without the thread, searches build what they need.
+            let _ = hand_over(&self.inner.warm_queue, blocks);
         }
     }
 
@@ -591,8 +601,14 @@ impl EmbeddedStore {
 
     /// Returns once the events up to sequence number `seq` are visible to searches (blocking).
     pub fn wait_visible_blocking(&self, seq: u64) -> Result<(), StoreError> {
+        self.wait_for_progress(|inner| inner.index.read().rows() >= seq)
+    }
+
+    /// Blocks until `reached` holds, re-checking whenever the background threads make progress
+    /// (`notify_progress`); fails once the store is poisoned.
+    fn wait_for_progress(&self, reached: impl Fn(&Inner) -> bool) -> Result<(), StoreError> {
         let mut progress = self.inner.progress_lock.lock();
-        while self.inner.index.read().rows() < seq {
+        while !reached(&self.inner) {
             if let Some(p) = &self.inner.writer.lock().poisoned {
                 return Err(StoreError::Poisoned(p.clone()));
             }
@@ -755,13 +771,7 @@ impl EmbeddedStore {
                 self.lead_group_commit(lsn)?;
                 continue;
             }
-            let mut progress = self.inner.progress_lock.lock();
-            while self.inner.visible_lsn.load(Ordering::Acquire) < lsn {
-                if let Some(p) = &self.inner.writer.lock().poisoned {
-                    return Err(StoreError::Poisoned(p.clone()));
-                }
-                self.inner.progress.wait(&mut progress);
-            }
+            self.wait_for_progress(|inner| inner.visible_lsn.load(Ordering::Acquire) >= lsn)?;
         }
     }
 
@@ -790,13 +800,8 @@ impl EmbeddedStore {
         self.inner.synced_lsn.store(target, Ordering::Release);
         let group = SyncedGroup { target, batches };
         // Sent while `sync_lock` is held, so groups reach the publisher in sync order.
-        match &self.inner.publish_queue {
-            Some(queue) => {
-                if let Err(unsent) = queue.send(group) {
-                    self.publish_group(unsent.0);
-                }
-            }
-            None => self.publish_group(group),
+        if let Some(group) = hand_over(&self.inner.publish_queue, group) {
+            self.publish_group(group);
         }
         Ok(())
     }
@@ -882,13 +887,8 @@ impl EmbeddedStore {
         ix.open_rows = open_rows;
         drop(ix);
         for chunks in to_seal {
-            match &self.inner.seal_queue {
-                Some(queue) => {
-                    if let Err(unsent) = queue.send(chunks) {
-                        self.seal(unsent.0)?;
-                    }
-                }
-                None => self.seal(chunks)?,
+            if let Some(chunks) = hand_over(&self.inner.seal_queue, chunks) {
+                self.seal(chunks)?;
             }
         }
         Ok(())
@@ -939,14 +939,7 @@ impl EmbeddedStore {
 
     /// Waits until every full block is sealed (or the store is poisoned).
     fn wait_sealed(&self) -> Result<(), StoreError> {
-        let mut progress = self.inner.progress_lock.lock();
-        while !self.inner.index.read().unsealed.is_empty() {
-            if let Some(p) = &self.inner.writer.lock().poisoned {
-                return Err(StoreError::Poisoned(p.clone()));
-            }
-            self.inner.progress.wait(&mut progress);
-        }
-        Ok(())
+        self.wait_for_progress(|inner| inner.index.read().unsealed.is_empty())
     }
 
     /// Answers a search from one snapshot (blocking).
