@@ -1,4 +1,4 @@
-//! Trail's PostgreSQL backend: [`AuditStore`] and [`MetadataStore`] over `tokio-postgres` with a
+//! Trail's PostgreSQL backend: [`AuditStore`] and [`MetadataStore`](trail_store::MetadataStore) over `tokio-postgres` with a
 //! `deadpool-postgres` pool, so that several stateless `trail serve` nodes can share one database.
 //!
 //! Why it exists: the embedded store is one process on one machine. Users who outgrow it run

@@ -13,7 +13,7 @@
 //! `{"hits":[...]}` shape), `csv`. Forms (`form`): `original` (default; each document byte for
 //! byte as stored; in NDJSON a stored document that contains a line break is written compacted,
 //! the only exception), `legacy` (the 14-field hit of `GET /audit`), `uam` (UAM events as
-//! stored, legacy records converted, see [`uam_form`]). CSV
+//! stored, legacy records converted, see `uam_form`). CSV
 //! columns are the 14 legacy fields for `form=legacy`, else `seq,eventTime,document`.
 //!
 //! The trailer: `{"trailExport":{"events":N,"lastSeq":S,"upTo":U,"sha256":H}}` as the last NDJSON
@@ -33,7 +33,7 @@
 //!
 //! Knowing where a partial download stopped: a plain file holds documents, not sequence numbers,
 //! so `trail download` asks for `frame=true`, a framing of the same bytes (documented on
-//! [`Framer`]) that adds checkpoints `(seq, count, chain)` after each chunk. The client writes
+//! `Framer`) that adds checkpoints `(seq, count, chain)` after each chunk. The client writes
 //! the payload bytes to its file and, once they are flushed, the last checkpoint to a sidecar
 //! file; a resume truncates the file to the checkpoint and continues from it.
 //!
