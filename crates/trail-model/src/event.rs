@@ -74,19 +74,31 @@ impl EventError {
     }
 }
 
-/// The raw JSON text of one member's value (never `null`: a null member is absent).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Raw<'a>(&'a str);
+/// The raw JSON text of one member's value (never `null`: a null member is absent), and
+/// whether it is known to hold no escape (the fast reader knows; serde_json's path does not).
+/// Two are equal when their text is: the flag is only a shortcut.
+#[derive(Clone, Copy, Debug)]
+struct Raw<'a>(&'a str, bool);
+
+impl PartialEq for Raw<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
 
 impl<'a> Raw<'a> {
     fn get(self) -> &'a str {
         self.0
     }
+
+    fn escape_free(self) -> bool {
+        self.1 || !self.0.contains('\\')
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Raw<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        <&'de RawValue>::deserialize(deserializer).map(|raw| Raw(raw.get()))
+        <&'de RawValue>::deserialize(deserializer).map(|raw| Raw(raw.get(), false))
     }
 }
 
@@ -181,14 +193,14 @@ fn read_members(doc: &str) -> Result<Members<'_>, EventError> {
 fn read_members_fast(doc: &str) -> Option<Members<'_>> {
     let mut members = Members::default();
     let mut seen = 0u32;
-    scan::for_each_member(doc, |name, raw| match members.slot(name) {
+    scan::for_each_member(doc, |name, raw, escaped| match members.slot(name) {
         None => true,
         Some((bit, slot)) => {
             if seen & bit != 0 {
                 return false;
             }
             seen |= bit;
-            *slot = (raw != "null").then_some(Raw(raw));
+            *slot = (raw != "null").then_some(Raw(raw, !escaped));
             true
         }
     })?;
@@ -465,7 +477,7 @@ fn opt_str<'a>(raw: Option<Raw<'a>>, field: &str) -> Result<Option<Cow<'a, str>>
         return Ok(None);
     }
     let text = r.get();
-    if text.len() >= 2 && text.starts_with('"') && !text.contains('\\') {
+    if text.len() >= 2 && text.starts_with('"') && r.escape_free() {
         return Ok(Some(Cow::Borrowed(&text[1..text.len() - 1])));
     }
     serde_json::from_str::<Cow<str>>(text)

@@ -17,12 +17,13 @@ const MAX_DEPTH: usize = 64;
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// Calls `member(key, raw_value)` for each top-level member of the object `doc`, in document
-/// order. Returns `None` when the reader gives up (see the module docs) or when `member`
-/// returns false; the caller then falls back to serde_json.
+/// Calls `member(key, raw_value, escaped)` for each top-level member of the object `doc`, in
+/// document order; `escaped` says whether the value is a string holding an escape (false for
+/// any other value). Returns `None` when the reader gives up (see the module docs) or when
+/// `member` returns false; the caller then falls back to serde_json.
 pub(crate) fn for_each_member<'a>(
     doc: &'a str,
-    mut member: impl FnMut(&'a str, &'a str) -> bool,
+    mut member: impl FnMut(&'a str, &'a str, bool) -> bool,
 ) -> Option<()> {
     let mut c = Cursor {
         b: doc.as_bytes(),
@@ -45,8 +46,14 @@ pub(crate) fn for_each_member<'a>(
             c.expect(b':')?;
             c.whitespace();
             let value_start = c.i;
-            c.value(1)?;
-            if !member(key, doc.get(value_start..c.i)?) {
+            let escaped = if c.peek() == Some(b'"') {
+                c.i += 1;
+                c.string_body()?
+            } else {
+                c.value(1)?;
+                false
+            };
+            if !member(key, doc.get(value_start..c.i)?, escaped) {
                 return None;
             }
             c.whitespace();
@@ -263,7 +270,8 @@ mod tests {
 
     fn members(doc: &str) -> Option<Vec<(&str, &str)>> {
         let mut out = Vec::new();
-        for_each_member(doc, |k, v| {
+        for_each_member(doc, |k, v, escaped| {
+            assert_eq!(escaped, v.starts_with('"') && v.contains('\\'), "{v}");
             out.push((k, v));
             true
         })?;

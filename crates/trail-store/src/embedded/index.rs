@@ -157,12 +157,55 @@ pub struct PostingList {
     dense: Vec<RoaringBitmap>,
 }
 
-impl PostingList {
-    /// Builds from (row, code) pairs; code 0 ("none") is skipped.
-    pub fn build(mut pairs: Vec<(u32, u32)>) -> PostingList {
-        pairs.retain(|p| p.1 != 0);
+/// The (row, code) pairs without code 0 and duplicates, ordered by (code, row).
+///
+/// Sealing a block groups every column this way, so it is a counting sort by code: the pairs
+/// mostly arrive in row order, which the scatter keeps, and only a code whose rows came out of
+/// order (extra data sources of multi-source events) is sorted afterwards. Codes far sparser than
+/// the pairs fall back to a comparison sort.
+fn grouped_by_code(mut pairs: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+    pairs.retain(|p| p.1 != 0);
+    let max_code = pairs.iter().map(|p| p.1 as usize).max().unwrap_or(0);
+    if max_code > pairs.len().saturating_mul(4).max(1024) {
         pairs.sort_unstable_by_key(|&(row, code)| (code, row));
         pairs.dedup();
+        return pairs;
+    }
+    // `next[code]`: where the next pair of `code` goes.
+    let mut next = vec![0usize; max_code + 1];
+    for &(_, code) in &pairs {
+        next[code as usize] += 1;
+    }
+    let mut start = 0;
+    for slot in &mut next {
+        let count = *slot;
+        *slot = start;
+        start += count;
+    }
+    let mut out = vec![(0u32, 0u32); pairs.len()];
+    for pair in pairs {
+        let slot = &mut next[pair.1 as usize];
+        out[*slot] = pair;
+        *slot += 1;
+    }
+    let mut run_start = 0;
+    while run_start < out.len() {
+        let code = out[run_start].1;
+        let run_end = run_start + out[run_start..].partition_point(|p| p.1 == code);
+        let run = &mut out[run_start..run_end];
+        if !run.windows(2).all(|w| w[0].0 <= w[1].0) {
+            run.sort_unstable();
+        }
+        run_start = run_end;
+    }
+    out.dedup();
+    out
+}
+
+impl PostingList {
+    /// Builds from (row, code) pairs; code 0 ("none") is skipped.
+    pub fn build(pairs: Vec<(u32, u32)>) -> PostingList {
+        let pairs = grouped_by_code(pairs);
         let mut list = PostingList::default();
         let mut i = 0;
         while i < pairs.len() {
@@ -1520,6 +1563,29 @@ fn top_rows(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// The counting sort that groups a column by code equals sorting by (code, row) and
+        /// dropping duplicates and code 0, whatever the order the pairs come in and however
+        /// sparse the codes are.
+        #[test]
+        fn grouping_by_code_equals_sorting_by_code_then_row(
+            mut pairs in proptest::collection::vec((0u32..300, 0u32..40), 0..400),
+            sparse_codes in any::<bool>(),
+            rows_in_order in any::<bool>(),
+        ) {
+            if sparse_codes {
+                pairs.iter_mut().for_each(|p| p.1 *= 100_000);
+            }
+            if rows_in_order {
+                pairs.sort_by_key(|p| p.0);
+            }
+            let mut expected: Vec<(u32, u32)> = pairs.iter().copied().filter(|p| p.1 != 0).collect();
+            expected.sort_unstable_by_key(|&(row, code)| (code, row));
+            expected.dedup();
+            prop_assert_eq!(grouped_by_code(pairs), expected);
+        }
+    }
 
     proptest! {
         /// The fast path for dense block bitmaps and the generic one agree with roaring's own
