@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::Outcome;
+use crate::Dimensions;
 
 /// How many entries each facet lists at most.
 pub const FACET_LIMIT: usize = 25;
@@ -54,6 +55,28 @@ impl SearchQuery {
             size: 50,
             ..Default::default()
         }
+    }
+
+    /// Whether an event with these dimensions is among the query's matches: the filter
+    /// semantics stated for one event (paging and sort order do not apply). Every filter must
+    /// hold; an empty list restricts nothing; a list matches an event holding any of its values.
+    pub fn admits(&self, d: &Dimensions) -> bool {
+        let any_in = |list: &[i64], v: Option<i64>| v.is_some_and(|v| list.contains(&v));
+        let touches = |list: &[i64]| d.data_sources.iter().any(|ds| list.contains(&ds.id));
+        (self.data_source_ids.is_empty() || touches(&self.data_source_ids))
+            && self.scope.as_deref().is_none_or(touches)
+            && (self.project_ids.is_empty()
+                || any_in(&self.project_ids, d.project.as_ref().map(|p| p.id)))
+            && (self.profile_ids.is_empty() || any_in(&self.profile_ids, d.profile_id))
+            && (self.record_types.is_empty() || self.record_types.contains(&d.record_type))
+            && (self.outcomes.is_empty() || self.outcomes.contains(&d.outcome))
+            && self.min_time_ms.is_none_or(|m| d.event_time_ms >= m)
+            && self.max_time_ms.is_none_or(|m| d.event_time_ms <= m)
+            && self
+                .blob_id
+                .as_ref()
+                .is_none_or(|b| d.blob_id.as_ref() == Some(b))
+            && self.purpose.is_none_or(|p| d.purpose_ids.contains(&p))
     }
 }
 
@@ -118,4 +141,44 @@ pub fn finish_name_facet(mut entries: Vec<NameCount>) -> Vec<NameCount> {
     entries.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
     entries.truncate(FACET_LIMIT);
     entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A search record of the kind Trail writes about its own readers: no data source, no
+    /// project, a profile, `auditQuery`, success.
+    fn read_record() -> Dimensions {
+        crate::parse_event(
+            r#"{"id":"r1","dateTime":"1700000000000","recordType":"auditQuery","profileId":7,"success":true}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn admits_applies_every_filter_to_one_event() {
+        let d = read_record();
+        let q = |f: fn(&mut SearchQuery)| {
+            let mut q = SearchQuery::new();
+            f(&mut q);
+            q.admits(&d)
+        };
+        assert!(q(|_| {}));
+        assert!(q(
+            |q| q.record_types = vec!["sqlQuery".into(), "auditQuery".into()]
+        ));
+        assert!(q(|q| q.profile_ids = vec![7]));
+        assert!(q(|q| q.max_time_ms = Some(1_700_000_000_000)));
+        assert!(!q(|q| q.data_source_ids = vec![1]));
+        assert!(!q(|q| q.scope = Some(vec![1])));
+        assert!(!q(|q| q.project_ids = vec![1]));
+        assert!(!q(|q| q.profile_ids = vec![8]));
+        assert!(!q(|q| q.record_types = vec!["sqlQuery".into()]));
+        assert!(!q(|q| q.outcomes = vec![Outcome::Failure]));
+        assert!(!q(|q| q.max_time_ms = Some(1_699_999_999_999)));
+        assert!(!q(|q| q.min_time_ms = Some(1_700_000_000_001)));
+        assert!(!q(|q| q.blob_id = Some("b".into())));
+        assert!(!q(|q| q.purpose = Some(3)));
+    }
 }

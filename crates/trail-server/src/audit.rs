@@ -220,8 +220,7 @@ pub struct PageParams {
 }
 
 /// The caller's data-owner scope: `None` with AUDIT, the owned sources without it; 403 (audited)
-/// for a caller with neither. Once it is known that the caller may read, waits until the
-/// records of the caller's own earlier reads are visible (`Shared::see_own_reads`).
+/// for a caller with neither. A reader then calls `Shared::see_own_reads` before reading.
 pub(crate) async fn scope_of(
     shared: &SharedState,
     caller: &Caller,
@@ -240,7 +239,6 @@ pub(crate) async fn scope_of(
         shared.record_after_the_fact(&caller.ctx, vec![draft]).await;
         return Err(err);
     };
-    shared.see_own_reads(caller).await?;
     Ok(scope)
 }
 
@@ -287,6 +285,7 @@ pub async fn search(
     let raw = raw.unwrap_or_default();
     let mut query = parse_audit_query(&raw)?;
     query.scope = scope_of(&shared, &caller, "/audit").await?;
+    shared.see_own_reads(&caller, Some(&query)).await?;
     answer_and_audit(&shared, &caller, "/audit", &raw, query)
         .await
         .map(Json)
@@ -310,6 +309,7 @@ pub async fn one_record(
     let Path(record_id) = record_id.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let endpoint = "/audit/{recordId}";
     let scope = scope_of(&shared, &caller, endpoint).await?;
+    shared.see_own_reads(&caller, None).await?;
     let not_found = || ApiError::NotFound(format!("no audit record with id '{record_id}'"));
     let event = shared.app.store.get(&record_id).await?;
     let visible = event.filter(|ev| match &scope {
@@ -348,7 +348,7 @@ pub async fn key_activity(
         size,
         ..SearchQuery::new()
     };
-    shared.see_own_reads(&caller).await?;
+    shared.see_own_reads(&caller, Some(&query)).await?;
     answer_and_audit(&shared, &caller, "/audit/apikey/activity", &raw, query)
         .await
         .map(Json)

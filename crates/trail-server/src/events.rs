@@ -663,6 +663,7 @@ pub async fn search(
     let endpoint = "/v1/events";
     let mut q = parse_events_query(&raw_query)?;
     q.index.scope = scope_of(&shared, &caller, endpoint).await?;
+    shared.see_own_reads(&caller, Some(&q.index)).await?;
     let (snapshot, mut position) = match q.cursor {
         Some(c) => c,
         None => (shared.app.store.stats().await?.last_seq, 0),
@@ -803,6 +804,7 @@ pub async fn one_event(
     let legacy = format.as_deref() == Some("legacy");
     let endpoint = "/v1/events/{id}";
     let scope = scope_of(&shared, &caller, endpoint).await?;
+    shared.see_own_reads(&caller, None).await?;
     let event = shared.app.store.get(&id).await?;
     let visible = event.filter(|ev| match &scope {
         None => true,

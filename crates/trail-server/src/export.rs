@@ -201,6 +201,7 @@ pub(crate) async fn export(
     let raw = raw.unwrap_or_default();
     let mut req = parse_export_query(&raw)?;
     req.query.scope = scope_of(&shared, &caller, ENDPOINT).await?;
+    shared.see_own_reads(&caller, None).await?;
     let store = shared.app.store.clone();
     let last = store.stats().await?.last_seq;
     let up_to = match req.up_to {

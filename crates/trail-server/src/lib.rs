@@ -96,8 +96,10 @@ impl Default for ServerConfig {
 pub(crate) struct Shared {
     pub(crate) app: AppState,
     pub(crate) failed_auth: auth::FailedAuthLimiter,
-    /// Sequence number of each user's latest read record (see [`Shared::record_read`]).
-    pub(crate) own_reads: std::sync::Mutex<std::collections::HashMap<i64, u64>>,
+    /// Each user's read records that searches may not see yet: sequence number and dimensions
+    /// (see [`Shared::record_read`] and [`Shared::see_own_reads`]).
+    pub(crate) own_reads:
+        std::sync::Mutex<std::collections::HashMap<i64, Vec<(u64, trail_model::Dimensions)>>>,
 }
 
 pub(crate) type SharedState = Arc<Shared>;

@@ -24,8 +24,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 use trail_model::timefmt::format_iso_ms;
-use trail_model::EventError;
-use trail_store::{ApiKeyInfo, NewEvent, User};
+use trail_model::{Dimensions, EventError, SearchQuery};
+use trail_store::{ApiKeyInfo, AppendResult, NewEvent, User};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -276,6 +276,9 @@ impl LocalAudit {
     }
 }
 
+/// A user's read records kept for [`Shared::see_own_reads`] before one wait covers them all.
+const MAX_PENDING_READS: usize = 64;
+
 impl Shared {
     /// Appends self-audit events durably, as one batch, visible to searches on return.
     pub(crate) async fn record(&self, ctx: &Context, drafts: Vec<Draft>) -> Result<(), ApiError> {
@@ -297,26 +300,55 @@ impl Shared {
         drafts: Vec<Draft>,
     ) -> Result<(), ApiError> {
         let batch = self.render(ctx, drafts)?;
+        let dims: Vec<Dimensions> = batch.iter().map(|e| e.dims.clone()).collect();
         let report = self.app.store.append_without_visibility_wait(batch).await?;
-        if let (Some(user), Some(last)) = (&ctx.actor, report.stored_seqs().max()) {
+        if let Some(user) = &ctx.actor {
+            let stored = report
+                .results
+                .iter()
+                .zip(dims)
+                .filter_map(|(r, d)| match r {
+                    AppendResult::Stored { seq } => Some((*seq, d)),
+                    AppendResult::Duplicate { .. } => None,
+                });
             let mut own = self.own_reads.lock().unwrap_or_else(|p| p.into_inner());
-            let seen = own.entry(user.profile_id).or_default();
-            *seen = (*seen).max(last);
+            own.entry(user.profile_id).or_default().extend(stored);
         }
         Ok(())
     }
 
-    /// Waits until the records of the caller's earlier reads are visible, so that a user
-    /// always finds their own previous searches (`/audit/apikey/activity`, `auditQuery`).
-    pub(crate) async fn see_own_reads(&self, caller: &Caller) -> Result<(), ApiError> {
-        let last = self
-            .own_reads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&caller.user.profile_id)
-            .copied();
-        if let Some(seq) = last {
+    /// Waits until those records of the caller's earlier reads that `query` would find are
+    /// visible (all of them when `query` is `None`), so that a user always finds their own
+    /// previous searches (`/audit/apikey/activity`, `auditQuery`) while a search that cannot
+    /// match them, such as one for a data source, does not wait behind ingest.
+    pub(crate) async fn see_own_reads(
+        &self,
+        caller: &Caller,
+        query: Option<&SearchQuery>,
+    ) -> Result<(), ApiError> {
+        let profile = caller.user.profile_id;
+        let wait_for = {
+            let own = self.own_reads.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(pending) = own.get(&profile) else {
+                return Ok(());
+            };
+            let everything = pending.len() > MAX_PENDING_READS;
+            pending
+                .iter()
+                .filter(|(_, d)| everything || query.is_none_or(|q| q.admits(d)))
+                .map(|(seq, _)| *seq)
+                .max()
+        };
+        if let Some(seq) = wait_for {
             self.app.store.wait_visible(seq).await?;
+            // Visibility is a prefix of the log: every record up to `seq` is visible now.
+            let mut own = self.own_reads.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(pending) = own.get_mut(&profile) {
+                pending.retain(|(s, _)| *s > seq);
+                if pending.is_empty() {
+                    own.remove(&profile);
+                }
+            }
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! A naive in-memory implementation of the search semantics of `trail_model::query`, the
-//! reference the engine is checked against. Deliberately simple: filter, sort, count.
+//! reference the engine is checked against. Deliberately simple: filter each event with
+//! `SearchQuery::admits` (the semantics stated on one event), sort, count.
 
 use std::collections::BTreeMap;
 
@@ -19,35 +20,12 @@ pub struct OracleAnswer {
     pub facets: Facets,
 }
 
-fn any_in(list: &[i64], v: Option<i64>) -> bool {
-    v.is_some_and(|v| list.contains(&v))
-}
-
 impl Oracle {
-    fn matches(q: &SearchQuery, d: &Dimensions) -> bool {
-        let ds: Vec<i64> = d.data_sources.iter().map(|n| n.id).collect();
-        (q.data_source_ids.is_empty() || ds.iter().any(|x| q.data_source_ids.contains(x)))
-            && q.scope
-                .as_ref()
-                .is_none_or(|s| ds.iter().any(|x| s.contains(x)))
-            && (q.project_ids.is_empty()
-                || any_in(&q.project_ids, d.project.as_ref().map(|p| p.id)))
-            && (q.profile_ids.is_empty() || any_in(&q.profile_ids, d.profile_id))
-            && (q.record_types.is_empty() || q.record_types.contains(&d.record_type))
-            && (q.outcomes.is_empty() || q.outcomes.contains(&d.outcome))
-            && q.min_time_ms.is_none_or(|m| d.event_time_ms >= m)
-            && q.max_time_ms.is_none_or(|m| d.event_time_ms <= m)
-            && q.blob_id
-                .as_ref()
-                .is_none_or(|b| d.blob_id.as_ref() == Some(b))
-            && q.purpose.is_none_or(|p| d.purpose_ids.contains(&p))
-    }
-
     /// Sequence numbers of the matching events in `after + 1 ..= up_to`, ascending.
     pub fn matching_seqs(&self, q: &SearchQuery, after: u64, up_to: u64) -> Vec<u64> {
         self.events
             .iter()
-            .filter(|(seq, d, _)| *seq > after && *seq <= up_to && Self::matches(q, d))
+            .filter(|(seq, d, _)| *seq > after && *seq <= up_to && q.admits(d))
             .map(|(seq, _, _)| *seq)
             .collect()
     }
@@ -76,11 +54,8 @@ impl Oracle {
                 }
             }
         }
-        let mut m: Vec<&(u64, Dimensions, String)> = self
-            .events
-            .iter()
-            .filter(|(_, d, _)| Self::matches(q, d))
-            .collect();
+        let mut m: Vec<&(u64, Dimensions, String)> =
+            self.events.iter().filter(|(_, d, _)| q.admits(d)).collect();
         m.sort_by_key(|(seq, d, _)| (d.event_time_ms, *seq));
         if q.sort_order == SortOrder::Desc {
             m.reverse();
