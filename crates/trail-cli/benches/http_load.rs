@@ -105,43 +105,45 @@ fn main() {
     let trail = trail_bin.as_str();
     // Every client is a user of its own, as auditors and producers are, with AUDIT and INGEST
     // (the store may hold users made by other benchmarks, with fewer permissions).
+    // `trail ARGS --data-dir STORE`; its stdout.
+    let run_trail = |args: &[&str]| -> Vec<u8> {
+        let out = Command::new(trail)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&store)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "trail {} failed: {}",
+            args[..2].join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
     let new_key = |client: usize| -> String {
-        let user = Command::new(trail)
-            .args([
-                "users",
-                "create",
-                "--permission",
-                "AUDIT",
-                "--permission",
-                "INGEST",
-            ])
-            .args([
-                "--user-id",
-                &format!("load-bench-{}-{client}", std::process::id()),
-            ])
-            .arg("--data-dir")
-            .arg(&store)
-            .output()
-            .unwrap();
-        assert!(
-            user.status.success(),
-            "trail users create failed: {}",
-            String::from_utf8_lossy(&user.stderr)
-        );
-        let profile: Value = serde_json::from_slice(&user.stdout).unwrap();
-        let created = Command::new(trail)
-            .args(["keys", "create", "--name", "load", "--profile-id"])
-            .arg(profile["profileId"].to_string())
-            .arg("--data-dir")
-            .arg(&store)
-            .output()
-            .unwrap();
-        assert!(
-            created.status.success(),
-            "trail keys create failed: {}",
-            String::from_utf8_lossy(&created.stderr)
-        );
-        String::from_utf8_lossy(&created.stdout)
+        let user_id = format!("load-bench-{}-{client}", std::process::id());
+        let user = run_trail(&[
+            "users",
+            "create",
+            "--permission",
+            "AUDIT",
+            "--permission",
+            "INGEST",
+            "--user-id",
+            &user_id,
+        ]);
+        let profile: Value = serde_json::from_slice(&user).unwrap();
+        let profile_id = profile["profileId"].to_string();
+        let created = run_trail(&[
+            "keys",
+            "create",
+            "--name",
+            "load",
+            "--profile-id",
+            &profile_id,
+        ]);
+        String::from_utf8_lossy(&created)
             .lines()
             .last()
             .unwrap()

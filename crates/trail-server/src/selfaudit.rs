@@ -25,7 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 use trail_model::timefmt::format_iso_ms;
 use trail_model::{Dimensions, EventError, SearchQuery};
-use trail_store::{ApiKeyInfo, AppendResult, NewEvent, User};
+use trail_store::{ApiKeyInfo, NewEvent, User};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -303,14 +303,8 @@ impl Shared {
         let dims: Vec<Dimensions> = batch.iter().map(|e| e.dims.clone()).collect();
         let report = self.app.store.append_without_visibility_wait(batch).await?;
         if let Some(user) = &ctx.actor {
-            let stored = report
-                .results
-                .iter()
-                .zip(dims)
-                .filter_map(|(r, d)| match r {
-                    AppendResult::Stored { seq } => Some((*seq, d)),
-                    AppendResult::Duplicate { .. } => None,
-                });
+            let stored =
+                (report.results.iter().zip(dims)).filter_map(|(r, d)| Some((r.stored_seq()?, d)));
             let mut own = self.own_reads.lock().unwrap_or_else(|p| p.into_inner());
             own.entry(user.profile_id).or_default().extend(stored);
         }

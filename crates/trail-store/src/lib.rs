@@ -108,6 +108,16 @@ pub enum AppendResult {
     Duplicate { seq: u64 },
 }
 
+impl AppendResult {
+    /// The new sequence number, if this event was stored (not a duplicate).
+    pub fn stored_seq(&self) -> Option<u64> {
+        match self {
+            AppendResult::Stored { seq } => Some(*seq),
+            AppendResult::Duplicate { .. } => None,
+        }
+    }
+}
+
 /// The outcome of one [`AuditStore::append`], returned only once the batch is durable.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AppendReport {
@@ -121,10 +131,7 @@ impl AppendReport {
     /// The sequence numbers of the events this append stored (not its duplicates), in input
     /// order.
     pub fn stored_seqs(&self) -> impl Iterator<Item = u64> + '_ {
-        self.results.iter().filter_map(|r| match r {
-            AppendResult::Stored { seq } => Some(*seq),
-            AppendResult::Duplicate { .. } => None,
-        })
+        self.results.iter().filter_map(AppendResult::stored_seq)
     }
 }
 

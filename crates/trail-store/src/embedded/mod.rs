@@ -277,6 +277,27 @@ struct SyncedGroup {
     batches: Vec<PendingBatch>,
 }
 
+/// Starts a named thread that runs `work` on each item sent to the returned queue, in order,
+/// and ends when the queue closes. `None` (with a warning saying what happens instead) when the
+/// thread cannot start.
+fn start_queue_thread<T: Send + 'static>(
+    name: &str,
+    instead: &str,
+    mut work: impl FnMut(T) + Send + 'static,
+) -> Option<std::sync::mpsc::Sender<T>> {
+    let (queue, items) = std::sync::mpsc::channel::<T>();
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || items.into_iter().for_each(&mut work));
+    match spawned {
+        Ok(_) => Some(queue),
+        Err(e) => {
+            tracing::warn!("cannot start thread {name} ({e}); {instead}");
+            None
+        }
+    }
+}
+
 /// Starts one of the store's own threads (`trail-publish`, `trail-seal`): it runs `work` on
 /// each item sent, in order, holding the store only meanwhile, and ends when the store is
 /// dropped (its queue closes). An error or a panic in `work` poisons the store. `None` when
@@ -286,31 +307,19 @@ fn start_store_thread<T: Send + 'static>(
     store: std::sync::Weak<Inner>,
     work: fn(&EmbeddedStore, T) -> Result<(), StoreError>,
 ) -> Option<std::sync::mpsc::Sender<T>> {
-    let (queue, items) = std::sync::mpsc::channel::<T>();
     let what = name.to_string();
-    let spawned = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            for item in items {
-                let Some(inner) = store.upgrade() else {
-                    return;
-                };
-                let store = EmbeddedStore { inner };
-                let run = std::panic::AssertUnwindSafe(|| work(&store, item));
-                match std::panic::catch_unwind(run) {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => store.poison(format!("{what} failed: {e}")),
-                    Err(_) => store.poison(format!("{what} panicked")),
-                }
-            }
-        });
-    match spawned {
-        Ok(_) => Some(queue),
-        Err(e) => {
-            tracing::warn!("cannot start thread {name} ({e}); its work runs inline");
-            None
+    start_queue_thread(name, "its work runs inline", move |item| {
+        let Some(inner) = store.upgrade() else {
+            return;
+        };
+        let store = EmbeddedStore { inner };
+        let run = std::panic::AssertUnwindSafe(|| work(&store, item));
+        match std::panic::catch_unwind(run) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => store.poison(format!("{what} failed: {e}")),
+            Err(_) => store.poison(format!("{what} panicked")),
         }
-    }
+    })
 }
 
 /// Starts the thread behind [`EmbeddedStore::warm`]. Unlike the threads of
@@ -318,21 +327,11 @@ fn start_store_thread<T: Send + 'static>(
 /// after an open takes over a second at 10M events, and holding the store that long would
 /// keep its directory locked after the store is dropped.
 fn start_warm_thread() -> Option<std::sync::mpsc::Sender<Vec<Arc<Block>>>> {
-    let (queue, blocks) = std::sync::mpsc::channel::<Vec<Arc<Block>>>();
-    let spawned = std::thread::Builder::new()
-        .name("trail-warm".into())
-        .spawn(move || {
-            for batch in blocks {
-                batch.iter().for_each(|b| b.build_derived());
-            }
-        });
-    match spawned {
-        Ok(_) => Some(queue),
-        Err(e) => {
-            tracing::warn!("cannot start a thread to prepare sealed blocks ({e}); searches will prepare them as they need them");
-            None
-        }
-    }
+    start_queue_thread(
+        "trail-warm",
+        "searches will prepare sealed blocks as they need them",
+        |blocks: Vec<Arc<Block>>| blocks.iter().for_each(|b| b.build_derived()),
+    )
 }
 
 /// Sends `item` to a store thread's queue; gives it back when there is no such thread (it
