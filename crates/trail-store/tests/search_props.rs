@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use serde_json::json;
-use trail_model::{Outcome, SearchQuery, SortOrder};
+use trail_model::{Outcome, SearchAnswer, SearchQuery, SortOrder};
 use trail_store::embedded::EmbeddedStore;
 use trail_store::{AppendResult, NewEvent};
 
@@ -165,8 +165,17 @@ fn gen_query() -> impl Strategy<Value = SearchQuery> {
         )
 }
 
+/// Checks `q` through both evaluations: the thread pool's (a search alone) and the calling
+/// thread's (a search beside others).
 fn check(store: &EmbeddedStore, oracle: &Oracle, q: &SearchQuery) -> Result<(), TestCaseError> {
-    let got = store.search_blocking(q).unwrap();
+    let pooled = store.search_blocking(q).unwrap();
+    let on_this_thread = store.search_on_this_thread_blocking(q).unwrap();
+    check_answer(pooled, oracle, q)?;
+    check_answer(on_this_thread, oracle, q)?;
+    check_cursor_scan(store, oracle, q)
+}
+
+fn check_answer(got: SearchAnswer, oracle: &Oracle, q: &SearchQuery) -> Result<(), TestCaseError> {
     let want = oracle.search(q);
     let got_seqs: Vec<u64> = got.hits.iter().map(|h| h.seq).collect();
     prop_assert_eq!(&got_seqs, &want.hit_seqs, "hits for {:?}", q);
@@ -182,7 +191,7 @@ fn check(store: &EmbeddedStore, oracle: &Oracle, q: &SearchQuery) -> Result<(), 
     prop_assert_eq!(got.min_time_ms, want.min, "minDate for {:?}", q);
     prop_assert_eq!(got.max_time_ms, want.max, "maxDate for {:?}", q);
     prop_assert_eq!(&got.facets, &want.facets, "facets for {:?}", q);
-    check_cursor_scan(store, oracle, q)
+    Ok(())
 }
 
 /// `scan_matching` pages of a few sizes, from the start and from a cursor in the middle, bounded

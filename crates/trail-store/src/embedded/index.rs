@@ -1309,26 +1309,38 @@ impl RawAnswer {
     }
 }
 
-/// Runs a compiled query over a snapshot of blocks.
+/// Runs a compiled query over a snapshot of blocks: over the rayon pool when `parallel`, else
+/// on the calling thread only (see [`EmbeddedStore::search_blocking`](super::EmbeddedStore)).
 pub fn execute(
     blocks: &[Arc<Block>],
     q: &Compiled,
     query: &SearchQuery,
     sizes: DictSizes,
+    parallel: bool,
 ) -> RawAnswer {
-    let matches: Vec<Match> = blocks.par_iter().map(|b| b.evaluate(q)).collect();
     let pinned = Pinned::of(q);
-    let tally = blocks
-        .par_iter()
-        .zip(matches.par_iter())
-        .fold(
-            || Tally::new(&sizes),
-            |mut t, (b, m)| {
-                t.add_block(b, m, pinned, q);
-                t
-            },
-        )
-        .reduce(|| Tally::new(&sizes), Tally::merge);
+    let (matches, tally) = if parallel {
+        let matches: Vec<Match> = blocks.par_iter().map(|b| b.evaluate(q)).collect();
+        let tally = blocks
+            .par_iter()
+            .zip(matches.par_iter())
+            .fold(
+                || Tally::new(&sizes),
+                |mut t, (b, m)| {
+                    t.add_block(b, m, pinned, q);
+                    t
+                },
+            )
+            .reduce(|| Tally::new(&sizes), Tally::merge);
+        (matches, tally)
+    } else {
+        let matches: Vec<Match> = blocks.iter().map(|b| b.evaluate(q)).collect();
+        let mut tally = Tally::new(&sizes);
+        for (b, m) in blocks.iter().zip(&matches) {
+            tally.add_block(b, m, pinned, q);
+        }
+        (matches, tally)
+    };
     let times = (q.min_time, q.max_time);
     let page_rows = top_rows(
         blocks,
