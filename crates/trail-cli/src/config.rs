@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// ingest answer) instead of refusing them [default: false].
     #[arg(long, env = "TRAIL_ACCEPT_UNKNOWN_EVENT_TYPES", num_args = 0..=1, default_missing_value = "true")]
     accept_unknown_event_types: Option<bool>,
+    /// How much lower the scheduling priority of ingest work is than the service's: the nice
+    /// value (0-19) added to the threads that parse and append posted events, so that searches
+    /// get the CPU first on a busy machine; 0 turns this off (Linux only) [default: 10].
+    #[arg(long, env = "TRAIL_INGEST_NICE", value_parser = clap::value_parser!(u8).range(0..=19))]
+    ingest_nice: Option<u8>,
 }
 
 impl ServeArgs {
@@ -76,6 +81,7 @@ impl ServeArgs {
             accept_unknown_event_types: self
                 .accept_unknown_event_types
                 .or(file.accept_unknown_event_types),
+            ingest_nice: self.ingest_nice.or(file.ingest_nice),
         })
     }
 }
@@ -129,6 +135,13 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     let mut config = trail_server::ServerConfig::default();
     if let Some(m) = args.max_body_bytes {
         config.max_body_bytes = m;
+    }
+    if let Some(n) = args.ingest_nice {
+        anyhow::ensure!(
+            n <= 19,
+            "ingest-nice is {n} in the config file; use a nice value from 0 to 19"
+        );
+        config.ingest_nice = n;
     }
     if let Some(t) = &args.tenant_id {
         config.tenant_id = t.clone();

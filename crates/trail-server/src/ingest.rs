@@ -90,11 +90,17 @@ pub async fn ingest(
     let bytes = read_body(&headers, body, limit).await?;
     let ndjson = is_ndjson(&headers);
     let accept_unknown = shared.app.config.accept_unknown_event_types;
-    let (batch, unknown) =
-        tokio::task::spawn_blocking(move || parse_batch_checked(&bytes, ndjson, accept_unknown))
-            .await
-            .map_err(|e| ApiError::Internal(format!("ingest parser task failed: {e}")))??;
-    let report = shared.app.store.append(batch).await?;
+    let store = shared.app.store.clone();
+    let (report, unknown) = shared
+        .ingest_lane
+        .run(async move {
+            let parse = move || parse_batch_checked(&bytes, ndjson, accept_unknown);
+            let (batch, unknown) = tokio::task::spawn_blocking(parse)
+                .await
+                .map_err(|e| ApiError::Internal(format!("ingest parser task failed: {e}")))??;
+            Ok((store.append(batch).await?, unknown))
+        })
+        .await?;
     Ok(Json(IngestResponse {
         stored: report.stored,
         duplicates: report.duplicates,

@@ -14,6 +14,7 @@
 //! - `audit`: `GET /audit`, `GET /audit/{recordId}`, `GET /audit/apikey/activity`,
 //!   `GET /audit/queries/dataSource/{dataSourceId}/mine`.
 //! - `ingest`: `POST /v1/events` in its body forms, gzip, the body-size limit.
+//! - `ingest_lane`: the lower-priority runtime that ingest work runs on.
 //! - `event_types`: `GET /v1/event-types`, the UAM catalogue.
 //! - `events`: `GET /v1/events` (native UAM search with cursor pagination) and
 //!   `GET /v1/events/{id}?format=uam|legacy`.
@@ -35,6 +36,7 @@ pub mod export_chain;
 mod export_configs;
 mod health;
 mod ingest;
+mod ingest_lane;
 pub mod openapi;
 mod params;
 mod selfaudit;
@@ -79,6 +81,11 @@ pub struct ServerConfig {
     /// Store UAM events whose `auditPayload.type` the catalogue does not know (counted in the
     /// ingest answer as `unknownEventTypes`) instead of refusing them. Default false.
     pub accept_unknown_event_types: bool,
+    /// How much lower than the service's own the scheduling priority of ingest work is: the
+    /// nice value added to the threads that parse and append `POST /v1/events` batches
+    /// (Linux), so that searches get the CPU first on a busy machine. 0 to 19; 0 runs ingest
+    /// at the service's priority. Default 10.
+    pub ingest_nice: u8,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +95,7 @@ impl Default for ServerConfig {
             failed_auth_audit_per_minute: 10,
             tenant_id: "trail".to_string(),
             accept_unknown_event_types: false,
+            ingest_nice: 10,
         }
     }
 }
@@ -96,6 +104,8 @@ impl Default for ServerConfig {
 pub(crate) struct Shared {
     pub(crate) app: AppState,
     pub(crate) failed_auth: auth::FailedAuthLimiter,
+    /// Where ingest work runs (see `ingest_lane`).
+    pub(crate) ingest_lane: ingest_lane::IngestLane,
     /// Each user's read records that searches may not see yet: sequence number and dimensions
     /// (see [`Shared::record_read`] and [`Shared::see_own_reads`]).
     pub(crate) own_reads:
@@ -181,6 +191,7 @@ pub fn router(state: AppState) -> Router {
     let shared: SharedState = Arc::new(Shared {
         failed_auth: auth::FailedAuthLimiter::new(state.config.failed_auth_audit_per_minute),
         own_reads: Default::default(),
+        ingest_lane: ingest_lane::IngestLane::new(state.config.ingest_nice),
         app: state,
     });
     Router::new()

@@ -254,3 +254,66 @@ fn bodies_over_the_limit_get_413_naming_it_also_after_gzip_decompression() {
     assert_eq!(status, 200);
     assert_eq!(events_stored(&s), 1);
 }
+
+/// Threads named `trail-ingest` of this process at nice value `nice`, with the CPU time (clock
+/// ticks) each has used: `/proc/self/task/*/stat`, fields 14, 15 and 19.
+#[cfg(target_os = "linux")]
+fn ingest_threads_at(nice: i64) -> Vec<(String, u64)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let nice_of: i64 = fields[16].parse().unwrap();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        if &stat[open + 1..close] == "trail-ingest" && nice_of == nice {
+            found.push((task.file_name().to_string_lossy().into_owned(), ticks));
+        }
+    }
+    found
+}
+
+/// Parsing and appending posted events runs on the ingest lane: threads named `trail-ingest`
+/// whose nice value is the configured `ingest_nice` above the service's, and whose CPU time
+/// grows while events are posted.
+#[cfg(target_os = "linux")]
+#[test]
+fn ingest_work_runs_on_lower_priority_threads() {
+    // A value no other test server in this process uses, to tell this server's lane apart.
+    let s = start_with(ServerConfig {
+        ingest_nice: 13,
+        ..ServerConfig::default()
+    });
+    let base_nice: i64 = {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .collect();
+        fields[16].parse().unwrap()
+    };
+    let nice = (base_nice + 13).min(19);
+    let before: u64 = ingest_threads_at(nice).iter().map(|t| t.1).sum();
+    let mut posted = 0;
+    for batch in fixture(20_000).chunks(2_000) {
+        let body: String = batch.iter().map(|e| e.doc().to_string() + "\n").collect();
+        let (status, answer) = post(
+            &s,
+            &[("Content-Type", "application/x-ndjson")],
+            body.as_bytes(),
+        );
+        assert_eq!(status, 200, "{answer}");
+        posted += answer["stored"].as_u64().unwrap();
+    }
+    assert_eq!(posted, 20_000);
+    let after = ingest_threads_at(nice);
+    assert!(!after.is_empty(), "the lane's threads run at nice {nice}");
+    let used: u64 = after.iter().map(|t| t.1).sum();
+    assert!(
+        used > before,
+        "parsing and appending 20,000 events used the lane's threads ({before} -> {used} ticks)"
+    );
+}
