@@ -1227,8 +1227,14 @@ impl Tally {
     fn add_rows(&mut self, b: &Block, rows: &[u32], pinned: Pinned) {
         self.count += rows.len() as u64;
         b.data_source.count_rows(&mut self.data_source, rows);
-        b.project.count_rows(&mut self.project, rows);
-        b.profile.count_rows(&mut self.profile, rows);
+        match pinned.project {
+            Some(code) => self.project[code as usize] += rows.len() as u64,
+            None => b.project.count_rows(&mut self.project, rows),
+        }
+        match pinned.profile {
+            Some(code) => self.profile[code as usize] += rows.len() as u64,
+            None => b.profile.count_rows(&mut self.profile, rows),
+        }
         match pinned.record_type {
             Some(code) => self.record_type[code as usize] += rows.len() as u64,
             None => b.record_type.count_rows(&mut self.record_type, rows),
@@ -1250,8 +1256,12 @@ impl Tally {
 }
 
 /// Dimensions whose every matching row holds the same, known value (the filter names one).
+/// Not data sources: an event may have several, and match by one that its column does not
+/// hold.
 #[derive(Clone, Copy, Debug, Default)]
 struct Pinned {
+    project: Option<u32>,
+    profile: Option<u32>,
     record_type: Option<u32>,
     /// Outcome code (not + 1).
     outcome: Option<u8>,
@@ -1263,6 +1273,8 @@ impl Pinned {
     fn of(q: &Compiled) -> Pinned {
         let one = |v: &Option<Vec<u32>>| v.as_ref().filter(|c| c.len() == 1).map(|c| c[0]);
         Pinned {
+            project: one(&q.project),
+            profile: one(&q.profile),
             record_type: one(&q.record_type),
             outcome: one(&q.outcome).map(|c| (c - 1) as u8),
             outcome_counted: false,
