@@ -16,7 +16,7 @@ use std::future::Future;
 use crate::ApiError;
 
 /// Name of the lane's threads (visible in `top -H` and `/proc/<pid>/task/*/comm`).
-pub(crate) const THREAD_NAME: &str = "trail-ingest";
+const THREAD_NAME: &str = "trail-ingest";
 
 /// A runtime for ingest work; `None` runs that work on the caller's runtime.
 pub(crate) struct IngestLane {

@@ -1226,19 +1226,15 @@ impl Tally {
     /// well), skipping dimensions the filter pins to one value.
     fn add_rows(&mut self, b: &Block, rows: &[u32], pinned: Pinned) {
         self.count += rows.len() as u64;
+        // A pinned column's rows all hold its one code: add them there without reading it.
+        let count = |counts: &mut [u64], column: &Codes, pinned: Option<u32>| match pinned {
+            Some(code) => counts[code as usize] += rows.len() as u64,
+            None => column.count_rows(counts, rows),
+        };
         b.data_source.count_rows(&mut self.data_source, rows);
-        match pinned.project {
-            Some(code) => self.project[code as usize] += rows.len() as u64,
-            None => b.project.count_rows(&mut self.project, rows),
-        }
-        match pinned.profile {
-            Some(code) => self.profile[code as usize] += rows.len() as u64,
-            None => b.profile.count_rows(&mut self.profile, rows),
-        }
-        match pinned.record_type {
-            Some(code) => self.record_type[code as usize] += rows.len() as u64,
-            None => b.record_type.count_rows(&mut self.record_type, rows),
-        }
+        count(&mut self.project, &b.project, pinned.project);
+        count(&mut self.profile, &b.profile, pinned.profile);
+        count(&mut self.record_type, &b.record_type, pinned.record_type);
         match pinned.outcome {
             _ if pinned.outcome_counted => {}
             Some(code) => self.outcome[code as usize] += rows.len() as u64,
@@ -1331,26 +1327,21 @@ pub fn execute(
     parallel: bool,
 ) -> RawAnswer {
     let pinned = Pinned::of(q);
+    let add = |mut t: Tally, (b, m): (&Arc<Block>, &Match)| {
+        t.add_block(b, m, pinned, q);
+        t
+    };
     let (matches, tally) = if parallel {
         let matches: Vec<Match> = blocks.par_iter().map(|b| b.evaluate(q)).collect();
         let tally = blocks
             .par_iter()
             .zip(matches.par_iter())
-            .fold(
-                || Tally::new(&sizes),
-                |mut t, (b, m)| {
-                    t.add_block(b, m, pinned, q);
-                    t
-                },
-            )
+            .fold(|| Tally::new(&sizes), add)
             .reduce(|| Tally::new(&sizes), Tally::merge);
         (matches, tally)
     } else {
         let matches: Vec<Match> = blocks.iter().map(|b| b.evaluate(q)).collect();
-        let mut tally = Tally::new(&sizes);
-        for (b, m) in blocks.iter().zip(&matches) {
-            tally.add_block(b, m, pinned, q);
-        }
+        let tally = blocks.iter().zip(&matches).fold(Tally::new(&sizes), add);
         (matches, tally)
     };
     let times = (q.min_time, q.max_time);

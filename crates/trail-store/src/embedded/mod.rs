@@ -265,6 +265,13 @@ struct Inner {
     _lock: File,
 }
 
+impl Inner {
+    /// Whether the events up to sequence number `seq` are visible to searches.
+    fn is_visible(&self, seq: u64) -> bool {
+        self.index.read().rows() >= seq
+    }
+}
+
 /// One search counted in [`Inner::searches_running`] while it lives.
 struct SearchRunning<'a> {
     counter: &'a AtomicUsize,
@@ -626,7 +633,7 @@ impl EmbeddedStore {
 
     /// Returns once the events up to sequence number `seq` are visible to searches (blocking).
     pub fn wait_visible_blocking(&self, seq: u64) -> Result<(), StoreError> {
-        self.wait_for_progress(|inner| inner.index.read().rows() >= seq)
+        self.wait_for_progress(|inner| inner.is_visible(seq))
     }
 
     /// Blocks until `reached` holds, re-checking whenever the background threads make progress
@@ -1327,7 +1334,7 @@ impl AuditStore for EmbeddedStore {
     }
 
     async fn wait_visible(&self, seq: u64) -> Result<(), StoreError> {
-        if self.inner.index.read().rows() >= seq {
+        if self.inner.is_visible(seq) {
             return Ok(());
         }
         let s = self.clone();
