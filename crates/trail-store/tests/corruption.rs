@@ -20,6 +20,9 @@ fn fill(dir: &std::path::Path, batches: usize) {
             )
             .unwrap();
     }
+    // Full blocks are sealed and persisted in the background; waiting for that here keeps a
+    // test that then changes `index/` from racing the sealer thread.
+    store.close_blocking().unwrap();
 }
 
 #[test]
