@@ -446,6 +446,9 @@ pub async fn my_queries(
             .collect(),
         ..SearchQuery::new()
     };
+    // Its filter never admits a read record, so this waits only to bound the caller's list of
+    // pending read records, which every read adds to.
+    shared.see_own_reads(&caller, Some(&filter)).await?;
     let store = &shared.app.store;
     let up_to = store.stats().await?.last_seq;
     let mut groups: HashMap<(Option<String>, String), QueryRuns> = HashMap::new();
