@@ -264,7 +264,7 @@ proptest! {
                 }
             }
         }
-        // Besides each random query, its record-type filter alone and its outcome filter alone
+        // Besides each random query, its record-type, outcome and purpose filters each alone
         // (with its time range), which sealed blocks answer from per-value facet counts.
         let queries: Vec<SearchQuery> = queries
             .iter()
@@ -278,8 +278,9 @@ proptest! {
                     ..SearchQuery::new()
                 };
                 let record_types = SearchQuery { record_types: q.record_types.clone(), ..alone.clone() };
-                let outcomes = SearchQuery { outcomes: q.outcomes.clone(), ..alone };
-                [q.clone(), record_types, outcomes]
+                let outcomes = SearchQuery { outcomes: q.outcomes.clone(), ..alone.clone() };
+                let purpose = SearchQuery { purpose: q.purpose, ..alone };
+                [q.clone(), record_types, outcomes, purpose]
             })
             .collect();
         for q in &queries {
@@ -317,7 +318,17 @@ fn dense_matches_in_full_size_sealed_blocks_agree_with_the_oracle() {
             record_type: (i as usize * 31) % 4,
             outcome: (i as usize * 17) % 6,
             blob: None,
-            purposes: (i % 5 == 0).then(|| vec![1 + (i as i64 % 4)]),
+            // Dense purposes (1 to 4, a fifth of the rows holding two), a sparse one (5).
+            purposes: (i % 5 != 4).then(|| {
+                let mut p = vec![1 + (i as i64 % 4)];
+                if i % 5 == 0 {
+                    p.push(1 + (i as i64 + 1) % 4);
+                }
+                if i % 50 == 1 {
+                    p.push(5);
+                }
+                p
+            }),
         })
         .collect();
     for (chunk_no, chunk) in events.chunks(5_000).enumerate() {
@@ -364,6 +375,13 @@ fn dense_matches_in_full_size_sealed_blocks_agree_with_the_oracle() {
     let mut q = SearchQuery::new();
     q.record_types = vec!["apiKey".into(), "SnowflakeQuery".into(), "apiKey".into()];
     queries.push(q);
+    for purpose in [2, 5] {
+        let mut q = SearchQuery::new();
+        q.purpose = Some(purpose);
+        queries.push(q.clone());
+        q.max_time_ms = Some(T0 + 60_000);
+        queries.push(q);
+    }
     // Pages that walk a block's time order: a narrow time range (matches bunched in time),
     // a deep offset over every row, and both orders.
     let mut q = SearchQuery::new();

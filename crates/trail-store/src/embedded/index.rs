@@ -381,14 +381,25 @@ pub enum CountedDim {
     RecordType,
     /// Keyed by outcome code + 1, as in the postings.
     Outcome,
+    /// An event may hold several purposes: a value's counts are those of the rows holding it,
+    /// so they answer a filter naming one purpose (the API takes one), never a sum of several.
+    Purpose,
+}
+
+impl CountedDim {
+    pub const ALL: [CountedDim; 3] = [
+        CountedDim::RecordType,
+        CountedDim::Outcome,
+        CountedDim::Purpose,
+    ];
 }
 
 /// For each value of one [`CountedDim`] in a sealed block, the facet counts of the rows holding
 /// it: (code, rows) per facet, exactly what counting those rows column by column would add.
 ///
 /// A search filtering on that dimension alone (q03 of the suite: 2.7M rows of one record type
-/// at 10M events) then adds up a few thousand counts per block instead of reading every
-/// matching row's codes. Built in the background once a block is sealed or loaded (see
+/// at 10M events; q09: 262k rows of one purpose) then adds up a few thousand counts per block
+/// instead of reading every matching row's codes. Built in the background once a block is sealed or loaded (see
 /// `EmbeddedStore::warm`), or by the first search that needs them, whichever comes first, so
 /// reopening does not wait for them. Counted by grouping the rows by value (`RowsByKey`) and
 /// tallying each facet's codes in a dense table (`CodeCounter`): linear in the rows, about
@@ -412,16 +423,33 @@ impl ValueFacets {
             block.record_type.to_vec(),
             block.outcome.iter().map(|o| *o as u32 + 1).collect(),
         ];
-        let key = match dim {
-            CountedDim::RecordType => &columns[3],
-            CountedDim::Outcome => &columns[4],
+        // The rows of each value, and (value, data source) for each extra data source of them.
+        let (by_key, mut extras) = match dim {
+            CountedDim::RecordType | CountedDim::Outcome => {
+                let key = &columns[if dim == CountedDim::RecordType { 3 } else { 4 }];
+                let extras: Vec<(u32, u32)> = block
+                    .data_source_extra
+                    .iter()
+                    .map(|(row, c)| (key[*row as usize], *c))
+                    .collect();
+                (RowsByKey::new(key), extras)
+            }
+            CountedDim::Purpose => {
+                let by_key = match &block.postings {
+                    Some(p) => RowsByKey::of_postings(&p.purpose),
+                    None => RowsByKey::of_postings(&PostingList::build(block.purpose.clone())),
+                };
+                let extras: Vec<(u32, u32)> = (by_key.keys.iter().enumerate())
+                    .flat_map(|(i, k)| {
+                        let rows = by_key.rows_of(i);
+                        (block.data_source_extra.iter())
+                            .filter(|(row, _)| rows.binary_search(row).is_ok())
+                            .map(|(_, c)| (*k, *c))
+                    })
+                    .collect();
+                (by_key, extras)
+            }
         };
-        let by_key = RowsByKey::new(key);
-        let mut extras: Vec<(u32, u32)> = block
-            .data_source_extra
-            .iter()
-            .map(|(row, c)| (key[*row as usize], *c))
-            .collect();
         extras.sort_unstable();
         let codes = columns
             .iter()
@@ -504,6 +532,28 @@ impl RowsByKey {
             *at += 1;
         }
         RowsByKey { keys, starts, rows }
+    }
+
+    /// The rows of each value of a posting list (a value of a multi-valued dimension may
+    /// share rows with another).
+    fn of_postings(list: &PostingList) -> RowsByKey {
+        let mut by_key = RowsByKey {
+            keys: Vec::with_capacity(list.entries.len()),
+            starts: Vec::with_capacity(list.entries.len() + 1),
+            rows: Vec::new(),
+        };
+        for &(code, start, len) in &list.entries {
+            by_key.keys.push(code);
+            by_key.starts.push(by_key.rows.len() as u32);
+            if len as usize > DENSE_ROWS {
+                by_key.rows.extend(rows_of(&list.dense[start as usize]));
+            } else {
+                let rows = &list.rows[start as usize..(start + len) as usize];
+                by_key.rows.extend(rows.iter().map(|r| u32::from(*r)));
+            }
+        }
+        by_key.starts.push(by_key.rows.len() as u32);
+        by_key
     }
 
     fn rows_of(&self, i: usize) -> &[u32] {
@@ -602,7 +652,7 @@ pub struct Block {
     pub fingerprints: Vec<u64>,
     pub postings: Option<Postings>,
     /// Per-value facet counts of sealed blocks, by [`CountedDim`], built on first use.
-    pub value_facets: [std::sync::OnceLock<ValueFacets>; 2],
+    pub value_facets: [std::sync::OnceLock<ValueFacets>; CountedDim::ALL.len()],
     /// The rows of a sealed block sorted by (time, row), built in the background (see
     /// [`Block::build_derived`]); `None` inside when the block cannot have one (more than 65,536
     /// rows). `top_rows` walks it from the best end, so a block whose times span the whole
@@ -799,8 +849,9 @@ impl Block {
     /// for the 153 blocks of 10M events.
     pub fn build_derived(&self) {
         if self.postings.is_some() {
-            self.value_facets(CountedDim::RecordType);
-            self.value_facets(CountedDim::Outcome);
+            for dim in CountedDim::ALL {
+                self.value_facets(dim);
+            }
             self.time_order.get_or_init(|| self.sorted_by_time());
         }
     }
@@ -922,14 +973,15 @@ impl Compiled {
             &self.project,
             &self.profile,
             &self.blob,
-            &self.purpose,
         ];
         if others.iter().any(|f| f.is_some()) {
             return None;
         }
-        match (&self.record_type, &self.outcome) {
-            (Some(codes), None) => Some((CountedDim::RecordType, codes)),
-            (None, Some(codes)) => Some((CountedDim::Outcome, codes)),
+        match (&self.record_type, &self.outcome, &self.purpose) {
+            (Some(codes), None, None) => Some((CountedDim::RecordType, codes)),
+            (None, Some(codes), None) => Some((CountedDim::Outcome, codes)),
+            // Rows may hold two of several purposes: only one value's counts are exact.
+            (None, None, Some(codes)) if codes.len() == 1 => Some((CountedDim::Purpose, codes)),
             _ => None,
         }
     }
