@@ -653,8 +653,9 @@ pub struct Block {
     pub postings: Option<Postings>,
     /// Per-value facet counts of sealed blocks, by [`CountedDim`], built on first use.
     pub value_facets: [std::sync::OnceLock<ValueFacets>; CountedDim::ALL.len()],
-    /// The rows of a sealed block sorted by (time, row), built in the background (see
-    /// [`Block::build_derived`]); `None` inside when the block cannot have one (more than 65,536
+    /// The rows sorted by (time, row): a sealed block's built in the background (see
+    /// [`Block::build_derived`]), an open chunk's by the first deep page that needs it (see
+    /// `page_by_counting`); `None` inside when the block cannot have one (more than 65,536
     /// rows). `top_rows` walks it from the best end, so a block whose times span the whole
     /// range (late events) yields its best matching rows without visiting every match.
     pub time_order: std::sync::OnceLock<Option<Box<[u16]>>>,
@@ -1505,6 +1506,11 @@ fn top_rows(
         return Vec::new();
     }
     let k = (offset + size as u64).min(total) as usize;
+    if k >= DEEP_PAGE {
+        if let Some(rows) = page_by_counting(blocks, matches, offset, k, order) {
+            return rows;
+        }
+    }
     let desc = order == SortOrder::Desc;
     // "Larger is better" keys in both directions.
     let key = |t: i64, row: u64| {
@@ -1640,6 +1646,139 @@ fn top_rows(
         .take(size)
         .map(|(_, row)| if desc { row as u64 } else { (-row) as u64 })
         .collect()
+}
+
+/// From this many rows to skip and return on, [`top_rows`] first tries [`page_by_counting`].
+const DEEP_PAGE: usize = 2048;
+
+/// The page of ranks `offset..k` (in `order`) found by counting rather than by offering
+/// candidates: q11 of the suite (offset 100,000, every row matching) offered hundreds of
+/// thousands of rows because late events make every block span the whole time range.
+///
+/// Each matching block's rows sorted by (time, row) (its time order; the matches of a bitmap
+/// sorted here) count the matches before any time with a binary search, so a binary search over time
+/// finds the times of the first and last ranks of the page; only the rows between those times
+/// are gathered and sorted. `None` when that would sort more rows than a deep page is worth
+/// (many matches of sealed blocks held in bitmaps, say), or a block has more than 65,536 rows.
+fn page_by_counting(
+    blocks: &[Arc<Block>],
+    matches: &[Match],
+    offset: u64,
+    k: usize,
+    order: SortOrder,
+) -> Option<Vec<u64>> {
+    let desc = order == SortOrder::Desc;
+    let mut lists: Vec<(&Block, std::borrow::Cow<[u16]>)> = Vec::new();
+    let mut sorted_here = 0usize;
+    for (b, m) in blocks.iter().zip(matches) {
+        let list = match m {
+            Match::None => continue,
+            // A block is never changed once published, so an open chunk keeps the order
+            // sorted for it here for the next deep page, as a sealed block keeps its own.
+            Match::All => std::borrow::Cow::Borrowed(
+                b.time_order.get_or_init(|| b.sorted_by_time()).as_deref()?,
+            ),
+            Match::Rows(rows) => {
+                if b.len() > 1 << 16 {
+                    return None;
+                }
+                let mut rows: Vec<u16> = rows_of(rows).into_iter().map(|r| r as u16).collect();
+                rows.sort_unstable_by_key(|r| (b.time.get(usize::from(*r)), *r));
+                std::borrow::Cow::Owned(rows)
+            }
+        };
+        if let std::borrow::Cow::Owned(rows) = &list {
+            sorted_here += rows.len();
+            if sorted_here > k + (1 << 16) {
+                return None;
+            }
+        }
+        if !list.is_empty() {
+            lists.push((b, list));
+        }
+    }
+    let time = |b: &Block, r: u16| b.time.get(usize::from(r));
+    // Matches before time `t` in the page's order: later than `t` (desc) or earlier (asc).
+    let before = |t: i64| -> u64 {
+        lists
+            .iter()
+            .map(|(b, list)| {
+                if desc {
+                    list.len() - list.partition_point(|r| time(b, *r) <= t)
+                } else {
+                    list.partition_point(|r| time(b, *r) < t)
+                }
+            })
+            .sum::<usize>() as u64
+    };
+    let earliest = lists.iter().map(|(b, l)| time(b, l[0])).min()?;
+    let latest = lists.iter().map(|(b, l)| time(b, l[l.len() - 1])).max()?;
+    // The time of the match at `rank`: the least time with at most `rank` matches before it
+    // (desc), or the greatest (asc). Each block's cut (rows at or before a time, desc; before
+    // it, asc) only moves within the window its earlier cuts left, so every block is searched
+    // in a shrinking, cache-friendly slice rather than from scratch at each step.
+    let time_at = |rank: u64| -> i64 {
+        let (mut lo, mut hi) = (earliest, latest);
+        let mut windows: Vec<(usize, usize)> = lists.iter().map(|(_, l)| (0, l.len())).collect();
+        let mut cuts = vec![0usize; lists.len()];
+        while lo < hi {
+            let half = ((i128::from(hi) - i128::from(lo)) / 2) as i64;
+            let mid = if desc { lo + half } else { hi - half };
+            let mut before_mid = 0u64;
+            for (((b, list), &(from, to)), cut) in lists.iter().zip(&windows).zip(&mut cuts) {
+                let window = &list[from..to];
+                *cut = from
+                    + if desc {
+                        window.partition_point(|r| time(b, *r) <= mid)
+                    } else {
+                        window.partition_point(|r| time(b, *r) < mid)
+                    };
+                before_mid += if desc { list.len() - *cut } else { *cut } as u64;
+            }
+            // Few enough before `mid`: the answer is `mid` or beyond it in the page order (at or
+            // below it in time, desc; at or above it, asc). The cuts bound the windows there.
+            let few_before_mid = before_mid <= rank;
+            let keep_low_cuts = desc == few_before_mid;
+            for (window, cut) in windows.iter_mut().zip(&cuts) {
+                if keep_low_cuts {
+                    window.1 = *cut;
+                } else {
+                    window.0 = *cut;
+                }
+            }
+            match (desc, few_before_mid) {
+                (true, true) => hi = mid,
+                (true, false) => lo = mid + 1,
+                (false, true) => lo = mid,
+                (false, false) => hi = mid - 1,
+            }
+        }
+        lo
+    };
+    let (first, last) = (time_at(offset), time_at(k as u64 - 1));
+    let (from_time, to_time) = if desc { (last, first) } else { (first, last) };
+    let mut page: Vec<(i64, u64)> = Vec::new();
+    for (b, list) in &lists {
+        let from = list.partition_point(|r| time(b, *r) < from_time);
+        let to = list.partition_point(|r| time(b, *r) <= to_time);
+        page.extend(
+            list[from..to.max(from)]
+                .iter()
+                .map(|r| (time(b, *r), b.base_row + u64::from(*r))),
+        );
+    }
+    page.sort_unstable();
+    if desc {
+        page.reverse();
+    }
+    let skip = (offset - before(first)) as usize;
+    Some(
+        page.into_iter()
+            .skip(skip)
+            .take(k - offset as usize)
+            .map(|(_, row)| row)
+            .collect(),
+    )
 }
 
 #[cfg(test)]
