@@ -264,8 +264,9 @@ proptest! {
                 }
             }
         }
-        // Besides each random query, its record-type, outcome and purpose filters each alone
-        // (with its time range), which sealed blocks answer from per-value facet counts.
+        // Besides each random query, its record-type, outcome, purpose, data-source and scope
+        // filters each alone (with its time range), which sealed blocks answer from per-value
+        // facet counts.
         let queries: Vec<SearchQuery> = queries
             .iter()
             .flat_map(|q| {
@@ -279,8 +280,10 @@ proptest! {
                 };
                 let record_types = SearchQuery { record_types: q.record_types.clone(), ..alone.clone() };
                 let outcomes = SearchQuery { outcomes: q.outcomes.clone(), ..alone.clone() };
-                let purpose = SearchQuery { purpose: q.purpose, ..alone };
-                [q.clone(), record_types, outcomes, purpose]
+                let purpose = SearchQuery { purpose: q.purpose, ..alone.clone() };
+                let data_sources = SearchQuery { data_source_ids: q.data_source_ids.clone(), ..alone.clone() };
+                let scope = SearchQuery { scope: q.scope.clone(), ..alone };
+                [q.clone(), record_types, outcomes, purpose, data_sources, scope]
             })
             .collect();
         for q in &queries {
@@ -312,7 +315,10 @@ fn dense_matches_in_full_size_sealed_blocks_agree_with_the_oracle() {
             id: 0,
             time: (i as i64 * 7919) % 100_000,
             uam: i % 10 == 0,
-            ds: vec![(1 + (i as i64 % 6), (i % 2) as u8)],
+            // One data source, a seventh of the rows two or three (extra data sources).
+            ds: (0..1 + usize::from(i % 7 == 0) + usize::from(i % 21 == 0))
+                .map(|j| (1 + ((i as usize + 2 * j) % 6) as i64, (i % 2) as u8))
+                .collect(),
             project: (i % 3 == 0).then_some((1 + (i as i64 % 4), 0)),
             profile: Some(i as i64 % 300),
             record_type: (i as usize * 31) % 4,
@@ -375,6 +381,16 @@ fn dense_matches_in_full_size_sealed_blocks_agree_with_the_oracle() {
     let mut q = SearchQuery::new();
     q.record_types = vec!["apiKey".into(), "SnowflakeQuery".into(), "apiKey".into()];
     queries.push(q);
+    for data_sources in [vec![2], vec![1, 3, 5], vec![3, 1, 3]] {
+        let mut q = SearchQuery::new();
+        q.data_source_ids = data_sources.clone();
+        queries.push(q.clone());
+        q.max_time_ms = Some(T0 + 60_000);
+        queries.push(q);
+        let mut q = SearchQuery::new();
+        q.scope = Some(data_sources);
+        queries.push(q);
+    }
     for purpose in [2, 5] {
         let mut q = SearchQuery::new();
         q.purpose = Some(purpose);

@@ -384,13 +384,17 @@ pub enum CountedDim {
     /// An event may hold several purposes: a value's counts are those of the rows holding it,
     /// so they answer a filter naming one purpose (the API takes one), never a sum of several.
     Purpose,
+    /// Like purposes, an event may hold several data sources; a sum over several values is
+    /// corrected for the rows holding more than one of them (see `Tally::add_values`).
+    DataSource,
 }
 
 impl CountedDim {
-    pub const ALL: [CountedDim; 3] = [
+    pub const ALL: [CountedDim; 4] = [
         CountedDim::RecordType,
         CountedDim::Outcome,
         CountedDim::Purpose,
+        CountedDim::DataSource,
     ];
 }
 
@@ -398,7 +402,8 @@ impl CountedDim {
 /// it: (code, rows) per facet, exactly what counting those rows column by column would add.
 ///
 /// A search filtering on that dimension alone (q03 of the suite: 2.7M rows of one record type
-/// at 10M events; q09: 262k rows of one purpose) then adds up a few thousand counts per block
+/// at 10M events; q09: 262k rows of one purpose; q08: 617k rows of eight data sources) then
+/// adds up a few thousand counts per block
 /// instead of reading every matching row's codes. Built in the background once a block is sealed or loaded (see
 /// `EmbeddedStore::warm`), or by the first search that needs them, whichever comes first, so
 /// reopening does not wait for them. Counted by grouping the rows by value (`RowsByKey`) and
@@ -434,11 +439,17 @@ impl ValueFacets {
                     .collect();
                 (RowsByKey::new(key), extras)
             }
-            CountedDim::Purpose => {
-                let by_key = match &block.postings {
-                    Some(p) => RowsByKey::of_postings(&p.purpose),
-                    None => RowsByKey::of_postings(&PostingList::build(block.purpose.clone())),
+            CountedDim::Purpose | CountedDim::DataSource => {
+                let built;
+                let list = match (&block.postings, dim) {
+                    (Some(p), CountedDim::Purpose) => &p.purpose,
+                    (Some(p), _) => &p.data_source,
+                    (None, _) => {
+                        built = block.build_postings_of(dim);
+                        &built
+                    }
                 };
+                let by_key = RowsByKey::of_postings(list);
                 let extras: Vec<(u32, u32)> = (by_key.keys.iter().enumerate())
                     .flat_map(|(i, k)| {
                         let rows = by_key.rows_of(i);
@@ -780,6 +791,20 @@ impl Block {
     }
 
     /// Builds the posting lists that make this a sealed block.
+    /// The posting list of a multi-valued dimension, for a block without postings.
+    fn build_postings_of(&self, dim: CountedDim) -> PostingList {
+        match dim {
+            CountedDim::DataSource => {
+                let mut ds: Vec<(u32, u32)> = (0..self.len())
+                    .map(|r| (r as u32, self.data_source.get(r)))
+                    .collect();
+                ds.extend_from_slice(&self.data_source_extra);
+                PostingList::build(ds)
+            }
+            _ => PostingList::build(self.purpose.clone()),
+        }
+    }
+
     pub fn build_postings(&mut self) {
         let enumerate = |v: &Codes| {
             v.to_vec()
@@ -968,21 +993,28 @@ impl Compiled {
     /// The dimension and codes when the filter is one [`CountedDim`] alone (besides time): then
     /// a sealed block wholly inside the time range matches exactly the rows of those values.
     fn counted_alone(&self) -> Option<(CountedDim, &[u32])> {
-        let others = [
-            &self.data_source,
-            &self.scope,
-            &self.project,
-            &self.profile,
-            &self.blob,
-        ];
+        let others = [&self.project, &self.profile, &self.blob];
         if others.iter().any(|f| f.is_some()) {
             return None;
         }
-        match (&self.record_type, &self.outcome, &self.purpose) {
-            (Some(codes), None, None) => Some((CountedDim::RecordType, codes)),
-            (None, Some(codes), None) => Some((CountedDim::Outcome, codes)),
+        let data_sources = match (&self.data_source, &self.scope) {
+            (Some(codes), None) | (None, Some(codes)) => Some(codes),
+            (None, None) => None,
+            (Some(_), Some(_)) => return None,
+        };
+        match (
+            &self.record_type,
+            &self.outcome,
+            &self.purpose,
+            data_sources,
+        ) {
+            (Some(codes), None, None, None) => Some((CountedDim::RecordType, codes)),
+            (None, Some(codes), None, None) => Some((CountedDim::Outcome, codes)),
             // Rows may hold two of several purposes: only one value's counts are exact.
-            (None, None, Some(codes)) if codes.len() == 1 => Some((CountedDim::Purpose, codes)),
+            (None, None, Some(codes), None) if codes.len() == 1 => {
+                Some((CountedDim::Purpose, codes))
+            }
+            (None, None, None, Some(codes)) => Some((CountedDim::DataSource, codes)),
             _ => None,
         }
     }
@@ -1288,6 +1320,37 @@ impl Tally {
             for (c, n) in outcome {
                 self.outcome[*c as usize - 1] += *n as u64;
             }
+        }
+        if dim == CountedDim::DataSource && seen.len() > 1 {
+            self.remove_repeats_of_multi_source_rows(b, &seen);
+        }
+    }
+
+    /// A row holding `m` > 1 of the filter's data sources was added once per value: takes
+    /// away `m - 1` of its contributions. Only rows with extra data sources can hold several.
+    fn remove_repeats_of_multi_source_rows(&mut self, b: &Block, codes: &[u32]) {
+        let extras = &b.data_source_extra;
+        let mut at = 0;
+        while at < extras.len() {
+            let row = extras[at].0;
+            let end = at + extras[at..].partition_point(|(r, _)| *r == row);
+            let r = row as usize;
+            let held = std::iter::once(b.data_source.get(r))
+                .chain(extras[at..end].iter().map(|(_, c)| *c));
+            let mut distinct: Vec<u32> = held.clone().filter(|c| codes.contains(c)).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if distinct.len() > 1 {
+                let repeats = distinct.len() as u64 - 1;
+                for c in held {
+                    self.data_source[c as usize] -= repeats;
+                }
+                self.project[b.project.get(r) as usize] -= repeats;
+                self.profile[b.profile.get(r) as usize] -= repeats;
+                self.record_type[b.record_type.get(r) as usize] -= repeats;
+                self.outcome[b.outcome[r] as usize] -= repeats;
+            }
+            at = end;
         }
     }
 
