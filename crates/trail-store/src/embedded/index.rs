@@ -403,9 +403,8 @@ impl CountedDim {
 ///
 /// A search filtering on that dimension alone (q03 of the suite: 2.7M rows of one record type
 /// at 10M events; q09: 262k rows of one purpose; q08: 617k rows of eight data sources) then
-/// adds up a few thousand counts per block
-/// instead of reading every matching row's codes. Built in the background once a block is sealed or loaded (see
-/// `EmbeddedStore::warm`), or by the first search that needs them, whichever comes first, so
+/// adds up a few thousand counts per block instead of reading every matching row's codes.
+/// Built in the background once a block is sealed or loaded (see `EmbeddedStore::warm`), or by the first search that needs them, whichever comes first, so
 /// reopening does not wait for them. Counted by grouping the rows by value (`RowsByKey`) and
 /// tallying each facet's codes in a dense table (`CodeCounter`): linear in the rows, about
 /// 1.8 ms per dimension for a full block of generated events.
@@ -450,14 +449,18 @@ impl ValueFacets {
                     }
                 };
                 let by_key = RowsByKey::of_postings(list);
-                let extras: Vec<(u32, u32)> = (by_key.keys.iter().enumerate())
-                    .flat_map(|(i, k)| {
-                        let rows = by_key.rows_of(i);
-                        (block.data_source_extra.iter())
-                            .filter(|(row, _)| rows.binary_search(row).is_ok())
-                            .map(|(_, c)| (*k, *c))
-                    })
-                    .collect();
+                let extras = if dim == CountedDim::DataSource {
+                    extras_by_data_source(block)
+                } else {
+                    (by_key.keys.iter().enumerate())
+                        .flat_map(|(i, k)| {
+                            let rows = by_key.rows_of(i);
+                            (block.data_source_extra.iter())
+                                .filter(|(row, _)| rows.binary_search(row).is_ok())
+                                .map(|(_, c)| (*k, *c))
+                        })
+                        .collect()
+                };
                 (by_key, extras)
             }
         };
@@ -509,6 +512,31 @@ impl ValueFacets {
                 .map(|f| f.capacity() * 8)
                 .sum::<usize>()
     }
+}
+
+/// (data source, extra data source) for each data source of each row with extra data sources:
+/// the extras each data source's rows add to the data-source facet. Linear in the extras (a
+/// row's data sources are its column's and its extras), where testing every extra against every
+/// data source's rows cost hundreds of values times the extras.
+fn extras_by_data_source(block: &Block) -> Vec<(u32, u32)> {
+    let extras = &block.data_source_extra;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < extras.len() {
+        let row = extras[at].0;
+        let end = at + extras[at..].partition_point(|(r, _)| *r == row);
+        let mut held: Vec<u32> = std::iter::once(block.data_source.get(row as usize))
+            .chain(extras[at..end].iter().map(|(_, c)| *c))
+            .filter(|c| *c != 0)
+            .collect();
+        held.sort_unstable();
+        held.dedup();
+        for k in held {
+            out.extend(extras[at..end].iter().map(|(_, c)| (k, *c)));
+        }
+        at = end;
+    }
+    out
 }
 
 /// A block's rows grouped by their value of one column (a counting sort): the rows holding
@@ -790,7 +818,6 @@ impl Block {
         self.fingerprints.extend_from_slice(&other.fingerprints);
     }
 
-    /// Builds the posting lists that make this a sealed block.
     /// The posting list of a multi-valued dimension, for a block without postings.
     fn build_postings_of(&self, dim: CountedDim) -> PostingList {
         match dim {
@@ -805,6 +832,7 @@ impl Block {
         }
     }
 
+    /// Builds the posting lists that make this a sealed block.
     pub fn build_postings(&mut self) {
         let enumerate = |v: &Codes| {
             v.to_vec()
@@ -1730,27 +1758,28 @@ fn page_by_counting(
     k: usize,
     order: SortOrder,
 ) -> Option<Vec<u64>> {
+    use std::borrow::Cow;
     let desc = order == SortOrder::Desc;
-    let mut lists: Vec<(&Block, std::borrow::Cow<[u16]>)> = Vec::new();
+    let mut lists: Vec<(&Block, Cow<[u16]>)> = Vec::new();
     let mut sorted_here = 0usize;
     for (b, m) in blocks.iter().zip(matches) {
         let list = match m {
             Match::None => continue,
             // A block is never changed once published, so an open chunk keeps the order
             // sorted for it here for the next deep page, as a sealed block keeps its own.
-            Match::All => std::borrow::Cow::Borrowed(
-                b.time_order.get_or_init(|| b.sorted_by_time()).as_deref()?,
-            ),
+            Match::All => {
+                Cow::Borrowed(b.time_order.get_or_init(|| b.sorted_by_time()).as_deref()?)
+            }
             Match::Rows(rows) => {
                 if b.len() > 1 << 16 {
                     return None;
                 }
                 let mut rows: Vec<u16> = rows_of(rows).into_iter().map(|r| r as u16).collect();
                 rows.sort_unstable_by_key(|r| (b.time.get(usize::from(*r)), *r));
-                std::borrow::Cow::Owned(rows)
+                Cow::Owned(rows)
             }
         };
-        if let std::borrow::Cow::Owned(rows) = &list {
+        if let Cow::Owned(rows) = &list {
             sorted_here += rows.len();
             if sorted_here > k + (1 << 16) {
                 return None;
