@@ -33,8 +33,23 @@ macro_rules! each {
     };
 }
 
+/// `counts[column[r]] += 1` for each row `r`.
+///
+/// Sparse matches (q02 of the suite: 23k rows of one profile across 153 blocks) touch a new
+/// cache line, often a new page, for every row, so the loop waits on memory rather than
+/// counting: each row's cell is prefetched 16 rows ahead (q02 6.6–7.9 → 3.7–3.8 ms at 10M).
 fn count_slice<T: Copy + Into<u32>>(counts: &mut [u64], column: &[T], rows: &[u32]) {
-    for &r in rows {
+    const AHEAD: usize = 16;
+    for (i, &r) in rows.iter().enumerate() {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(cell) = rows.get(i + AHEAD).and_then(|a| column.get(*a as usize)) {
+            // SAFETY: a prefetch is only a hint and never faults; the address is a live cell.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    (cell as *const T).cast(),
+                )
+            };
+        }
         counts[column[r as usize].into() as usize] += 1;
     }
 }
