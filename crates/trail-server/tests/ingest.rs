@@ -255,22 +255,28 @@ fn bodies_over_the_limit_get_413_naming_it_also_after_gzip_decompression() {
     assert_eq!(events_stored(&s), 1);
 }
 
+/// A thread's name, nice value and CPU time (clock ticks) from its `/proc/.../stat` (fields 2,
+/// 19, and 14 + 15); `None` when the thread has gone.
+#[cfg(target_os = "linux")]
+fn thread_stat(path: &std::path::Path) -> Option<(String, i64, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let nice: i64 = fields[16].parse().unwrap();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Some((stat[open + 1..close].to_string(), nice, ticks))
+}
+
 /// Threads named `trail-ingest` of this process at nice value `nice`, with the CPU time (clock
-/// ticks) each has used: `/proc/self/task/*/stat`, fields 14, 15 and 19.
+/// ticks) each has used.
 #[cfg(target_os = "linux")]
 fn ingest_threads_at(nice: i64) -> Vec<(String, u64)> {
     let mut found = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+        let Some((name, nice_of, ticks)) = thread_stat(&task.path().join("stat")) else {
             continue;
         };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let nice_of: i64 = fields[16].parse().unwrap();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        if &stat[open + 1..close] == "trail-ingest" && nice_of == nice {
+        if name == "trail-ingest" && nice_of == nice {
             found.push((task.file_name().to_string_lossy().into_owned(), ticks));
         }
     }
@@ -288,13 +294,7 @@ fn ingest_work_runs_on_lower_priority_threads() {
         ingest_nice: 13,
         ..ServerConfig::default()
     });
-    let base_nice: i64 = {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-            .split_whitespace()
-            .collect();
-        fields[16].parse().unwrap()
-    };
+    let (_, base_nice, _) = thread_stat("/proc/thread-self/stat".as_ref()).unwrap();
     let nice = (base_nice + 13).min(19);
     let before: u64 = ingest_threads_at(nice).iter().map(|t| t.1).sum();
     let mut posted = 0;

@@ -404,8 +404,9 @@ impl CountedDim {
 /// A search filtering on that dimension alone (q03 of the suite: 2.7M rows of one record type
 /// at 10M events; q09: 262k rows of one purpose; q08: 617k rows of eight data sources) then
 /// adds up a few thousand counts per block instead of reading every matching row's codes.
-/// Built in the background once a block is sealed or loaded (see `EmbeddedStore::warm`), or by the first search that needs them, whichever comes first, so
-/// reopening does not wait for them. Counted by grouping the rows by value (`RowsByKey`) and
+/// Built in the background once a block is sealed or loaded (see `EmbeddedStore::warm`), or
+/// by the first search that needs them, whichever comes first, so reopening does not wait for
+/// them. Counted by grouping the rows by value (`RowsByKey`) and
 /// tallying each facet's codes in a dense table (`CodeCounter`): linear in the rows, about
 /// 1.8 ms per dimension for a full block of generated events.
 #[derive(Clone, Debug, Default)]
@@ -519,22 +520,17 @@ impl ValueFacets {
 /// row's data sources are its column's and its extras), where testing every extra against every
 /// data source's rows cost hundreds of values times the extras.
 fn extras_by_data_source(block: &Block) -> Vec<(u32, u32)> {
-    let extras = &block.data_source_extra;
     let mut out = Vec::new();
-    let mut at = 0;
-    while at < extras.len() {
-        let row = extras[at].0;
-        let end = at + extras[at..].partition_point(|(r, _)| *r == row);
-        let mut held: Vec<u32> = std::iter::once(block.data_source.get(row as usize))
-            .chain(extras[at..end].iter().map(|(_, c)| *c))
+    for (row, extras) in block.extras_by_row() {
+        let mut held: Vec<u32> = block
+            .data_sources_of(row, extras)
             .filter(|c| *c != 0)
             .collect();
         held.sort_unstable();
         held.dedup();
         for k in held {
-            out.extend(extras[at..end].iter().map(|(_, c)| (k, *c)));
+            out.extend(extras.iter().map(|(_, c)| (k, *c)));
         }
-        at = end;
     }
     out
 }
@@ -816,6 +812,22 @@ impl Block {
         self.purpose
             .extend(other.purpose.iter().map(|(r, c)| (r + shift, *c)));
         self.fingerprints.extend_from_slice(&other.fingerprints);
+    }
+
+    /// Each row with extra data sources, with its (row, data source) extras.
+    fn extras_by_row(&self) -> impl Iterator<Item = (usize, &[(u32, u32)])> {
+        self.data_source_extra
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|extras| (extras[0].0 as usize, extras))
+    }
+
+    /// A row's data sources as searches count them: its column's code, then each extra.
+    fn data_sources_of<'a>(
+        &self,
+        row: usize,
+        extras: &'a [(u32, u32)],
+    ) -> impl Iterator<Item = u32> + Clone + 'a {
+        std::iter::once(self.data_source.get(row)).chain(extras.iter().map(|(_, c)| *c))
     }
 
     /// The posting list of a multi-valued dimension, for a block without postings.
@@ -1357,14 +1369,8 @@ impl Tally {
     /// A row holding `m` > 1 of the filter's data sources was added once per value: takes
     /// away `m - 1` of its contributions. Only rows with extra data sources can hold several.
     fn remove_repeats_of_multi_source_rows(&mut self, b: &Block, codes: &[u32]) {
-        let extras = &b.data_source_extra;
-        let mut at = 0;
-        while at < extras.len() {
-            let row = extras[at].0;
-            let end = at + extras[at..].partition_point(|(r, _)| *r == row);
-            let r = row as usize;
-            let held = std::iter::once(b.data_source.get(r))
-                .chain(extras[at..end].iter().map(|(_, c)| *c));
+        for (row, extras) in b.extras_by_row() {
+            let held = b.data_sources_of(row, extras);
             let mut distinct: Vec<u32> = held.clone().filter(|c| codes.contains(c)).collect();
             distinct.sort_unstable();
             distinct.dedup();
@@ -1373,12 +1379,11 @@ impl Tally {
                 for c in held {
                     self.data_source[c as usize] -= repeats;
                 }
-                self.project[b.project.get(r) as usize] -= repeats;
-                self.profile[b.profile.get(r) as usize] -= repeats;
-                self.record_type[b.record_type.get(r) as usize] -= repeats;
-                self.outcome[b.outcome[r] as usize] -= repeats;
+                self.project[b.project.get(row) as usize] -= repeats;
+                self.profile[b.profile.get(row) as usize] -= repeats;
+                self.record_type[b.record_type.get(row) as usize] -= repeats;
+                self.outcome[b.outcome[row] as usize] -= repeats;
             }
-            at = end;
         }
     }
 
@@ -1747,9 +1752,9 @@ const DEEP_PAGE: usize = 2048;
 /// thousands of rows because late events make every block span the whole time range.
 ///
 /// Each matching block's rows sorted by (time, row) (its time order; the matches of a bitmap
-/// sorted here) count the matches before any time with a binary search, so a binary search over time
-/// finds the times of the first and last ranks of the page; only the rows between those times
-/// are gathered and sorted. `None` when that would sort more rows than a deep page is worth
+/// sorted here) count the matches before any time with a binary search, so a binary search
+/// over time finds the times of the first and last ranks of the page; only the rows between
+/// those times are gathered and sorted. `None` when that would sort more rows than a deep page is worth
 /// (many matches of sealed blocks held in bitmaps, say), or a block has more than 65,536 rows.
 fn page_by_counting(
     blocks: &[Arc<Block>],
@@ -1790,25 +1795,29 @@ fn page_by_counting(
         }
     }
     let time = |b: &Block, r: u16| b.time.get(usize::from(r));
+    // A block's cut at time `t`: its rows at or before `t` (desc), or before `t` (asc). The
+    // rows of the list before `t` in the page's order are those after the cut (desc), or
+    // before it (asc).
+    let cut = |b: &Block, rows: &[u16], t: i64| {
+        if desc {
+            rows.partition_point(|r| time(b, *r) <= t)
+        } else {
+            rows.partition_point(|r| time(b, *r) < t)
+        }
+    };
+    let before_cut = |list: &[u16], cut: usize| if desc { list.len() - cut } else { cut } as u64;
     // Matches before time `t` in the page's order: later than `t` (desc) or earlier (asc).
     let before = |t: i64| -> u64 {
-        lists
-            .iter()
-            .map(|(b, list)| {
-                if desc {
-                    list.len() - list.partition_point(|r| time(b, *r) <= t)
-                } else {
-                    list.partition_point(|r| time(b, *r) < t)
-                }
-            })
-            .sum::<usize>() as u64
+        (lists.iter())
+            .map(|(b, list)| before_cut(list, cut(b, list, t)))
+            .sum()
     };
     let earliest = lists.iter().map(|(b, l)| time(b, l[0])).min()?;
     let latest = lists.iter().map(|(b, l)| time(b, l[l.len() - 1])).max()?;
     // The time of the match at `rank`: the least time with at most `rank` matches before it
-    // (desc), or the greatest (asc). Each block's cut (rows at or before a time, desc; before
-    // it, asc) only moves within the window its earlier cuts left, so every block is searched
-    // in a shrinking, cache-friendly slice rather than from scratch at each step.
+    // (desc), or the greatest (asc). Each block's cut only moves within the window its earlier
+    // cuts left, so every block is searched in a shrinking, cache-friendly slice rather than
+    // from scratch at each step.
     let time_at = |rank: u64| -> i64 {
         let (mut lo, mut hi) = (earliest, latest);
         let mut windows: Vec<(usize, usize)> = lists.iter().map(|(_, l)| (0, l.len())).collect();
@@ -1817,15 +1826,9 @@ fn page_by_counting(
             let half = ((i128::from(hi) - i128::from(lo)) / 2) as i64;
             let mid = if desc { lo + half } else { hi - half };
             let mut before_mid = 0u64;
-            for (((b, list), &(from, to)), cut) in lists.iter().zip(&windows).zip(&mut cuts) {
-                let window = &list[from..to];
-                *cut = from
-                    + if desc {
-                        window.partition_point(|r| time(b, *r) <= mid)
-                    } else {
-                        window.partition_point(|r| time(b, *r) < mid)
-                    };
-                before_mid += if desc { list.len() - *cut } else { *cut } as u64;
+            for (((b, list), &(from, to)), at) in lists.iter().zip(&windows).zip(&mut cuts) {
+                *at = from + cut(b, &list[from..to], mid);
+                before_mid += before_cut(list, *at);
             }
             // Few enough before `mid`: the answer is `mid` or beyond it in the page order (at or
             // below it in time, desc; at or above it, asc). The cuts bound the windows there.
