@@ -25,6 +25,16 @@ fn fill(dir: &std::path::Path, batches: usize) {
     store.close_blocking().unwrap();
 }
 
+/// A power cut mid-write: the file ends at byte `len`.
+fn cut_at(path: &std::path::Path, len: u64) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
 #[test]
 fn torn_tail_at_a_random_byte_is_dropped_whole_batches_survive() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -35,12 +45,7 @@ fn torn_tail_at_a_random_byte_is_dropped_whole_batches_survive() {
         let (_, last) = segs.last().unwrap();
         let len = fs::metadata(last).unwrap().len();
         let cut = rng.gen_range(16..len);
-        fs::OpenOptions::new()
-            .write(true)
-            .open(last)
-            .unwrap()
-            .set_len(cut)
-            .unwrap();
+        cut_at(last, cut);
         let store = open_small(dir.path());
         let n = store.stats_blocking().events;
         assert_eq!(n % 10, 0, "round {round}: batches are atomic, got {n}");
@@ -134,4 +139,139 @@ fn damaged_index_files_are_rebuilt_from_the_log() {
     q.min_time_ms = Some(100);
     q.max_time_ms = Some(199);
     assert_eq!(store.search_blocking(&q).unwrap().count, 100);
+}
+
+/// An event with its own blob id, `blob-id-{i}`.
+fn blob_event(i: usize) -> trail_store::NewEvent {
+    trail_store::NewEvent::parse(crate::support::legacy_doc(
+        &format!("blob-{i}"),
+        i as i64,
+        Some((1, "DS one")),
+        None,
+        Some((2, "katie@example.com")),
+        "sqlQuery",
+        "success",
+        Some(&format!("blob-id-{i}")),
+        None,
+    ))
+    .unwrap()
+}
+
+fn append_blob_events(dir: &std::path::Path, events: std::ops::Range<usize>) {
+    let store = open_small(dir);
+    for chunk in events.collect::<Vec<_>>().chunks(50) {
+        store
+            .append_blocking(chunk.iter().map(|&i| blob_event(i)).collect())
+            .unwrap();
+    }
+    store.close_blocking().unwrap();
+}
+
+/// The blob ids in `index/blobs.log`, read by its documented frame format, and its number of
+/// frames; panics unless the file is a whole number of valid frames, each starting where the
+/// previous ended.
+fn blob_log(dir: &std::path::Path) -> (Vec<String>, usize) {
+    let bytes = fs::read(dir.join("index").join("blobs.log")).unwrap();
+    let (mut names, mut at, mut frames) = (Vec::new(), 0, 0);
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
+    while at < bytes.len() {
+        let (first, count, len, crc) =
+            (u32_at(at), u32_at(at + 4), u32_at(at + 8), u32_at(at + 12));
+        let payload = &bytes[at + 16..at + 16 + len];
+        assert_eq!(
+            first,
+            names.len(),
+            "frame at byte {at} does not follow the previous one"
+        );
+        assert_eq!(crc32fast::hash(payload) as usize, crc, "frame at byte {at}");
+        let mut p = 0;
+        for _ in 0..count {
+            let n = u32::from_le_bytes(payload[p..p + 4].try_into().unwrap()) as usize;
+            names.push(String::from_utf8(payload[p + 4..p + 4 + n].to_vec()).unwrap());
+            p += 4 + n;
+        }
+        assert_eq!(p, len, "frame at byte {at} has bytes past its names");
+        at += 16 + len;
+        frames += 1;
+    }
+    (names, frames)
+}
+
+/// `blob-id-0`, `blob-id-1`, ... : the blob ids of [`blob_event`]s in code order.
+fn blob_ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("blob-id-{i}")).collect()
+}
+
+fn assert_blob_ids_found(dir: &std::path::Path, events: std::ops::Range<usize>) {
+    let store = open_small(dir);
+    for i in events {
+        let mut q = trail_model::SearchQuery::new();
+        q.blob_id = Some(format!("blob-id-{i}"));
+        let found = store.search_blocking(&q).unwrap();
+        assert_eq!(found.count, 1, "blob-id-{i}");
+        assert_eq!(found.hits[0].event_time_ms, i as i64);
+    }
+}
+
+#[test]
+fn blob_ids_are_persisted_append_only_one_frame_per_sealed_block() {
+    let dir = tempfile::tempdir().unwrap();
+    append_blob_events(dir.path(), 0..200);
+    // 64-row blocks: three sealed, each appending the blob ids added since the previous seal
+    // (rows of the open block included), so at least the sealed rows' 192.
+    let (names, frames) = blob_log(dir.path());
+    assert_eq!(frames, 3);
+    assert!(names.len() >= 192, "{} blob ids persisted", names.len());
+    assert_eq!(names, blob_ids(names.len()));
+    let json = fs::read_to_string(dir.path().join("index").join("dicts.json")).unwrap();
+    assert!(
+        !json.contains("blob-id-"),
+        "blob ids are not rewritten whole"
+    );
+    assert_blob_ids_found(dir.path(), 0..200);
+}
+
+#[test]
+fn a_torn_blob_log_is_cut_at_open_and_the_blocks_needing_it_rebuilt() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        append_blob_events(dir.path(), 0..320);
+        let path = dir.path().join("index").join("blobs.log");
+        let len = fs::metadata(&path).unwrap().len();
+        let cut = rng.gen_range(1..len);
+        cut_at(&path, cut);
+        assert_blob_ids_found(dir.path(), 0..320);
+        // Sealing more appends after the cut: the log is whole frames again, in code order.
+        append_blob_events(dir.path(), 320..400);
+        let (names, _) = blob_log(dir.path());
+        assert!(
+            names.len() >= 384,
+            "cut at byte {cut} of {len}: {} ids",
+            names.len()
+        );
+        assert_eq!(names, blob_ids(names.len()), "cut at byte {cut} of {len}");
+        assert_blob_ids_found(dir.path(), 0..400);
+    }
+}
+
+#[test]
+fn a_store_keeping_blob_ids_in_dicts_json_opens_and_moves_them_to_the_blob_log() {
+    let dir = tempfile::tempdir().unwrap();
+    append_blob_events(dir.path(), 0..200);
+    // The layout before `blobs.log`: every blob id in `dicts.json`.
+    let index = dir.path().join("index");
+    let mut dicts: serde_json::Value =
+        serde_json::from_slice(&fs::read(index.join("dicts.json")).unwrap()).unwrap();
+    dicts["blob"]["names"] = blob_log(dir.path()).0.into();
+    fs::write(index.join("dicts.json"), dicts.to_string()).unwrap();
+    fs::remove_file(index.join("blobs.log")).unwrap();
+    assert_blob_ids_found(dir.path(), 0..200);
+    append_blob_events(dir.path(), 200..260);
+    // The first seal after the move writes every blob id known, in one frame.
+    let (names, frames) = blob_log(dir.path());
+    assert_eq!(frames, 1);
+    assert!(names.len() >= 256, "{} blob ids persisted", names.len());
+    assert_eq!(names, blob_ids(names.len()));
+    assert_blob_ids_found(dir.path(), 0..260);
 }

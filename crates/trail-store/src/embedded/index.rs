@@ -71,6 +71,15 @@ impl IdDict {
         self.ids.len() + 1
     }
 
+    /// The ids and names without the lookup: what is persisted.
+    fn without_lookup(&self) -> IdDict {
+        IdDict {
+            codes: FxHashMap::default(),
+            ids: self.ids.clone(),
+            names: self.names.clone(),
+        }
+    }
+
     pub fn rebuild_lookup(&mut self) {
         self.codes = self
             .ids
@@ -130,6 +139,22 @@ pub struct Dicts {
 }
 
 impl Dicts {
+    /// Every dictionary but the blob ids', without lookups. Blob ids grow with the events, so
+    /// they are persisted append-only instead (see `persist::save_dicts`).
+    pub fn without_blobs(&self) -> Dicts {
+        Dicts {
+            data_source: self.data_source.without_lookup(),
+            project: self.project.without_lookup(),
+            profile: self.profile.without_lookup(),
+            purpose: self.purpose.without_lookup(),
+            record_type: StrDict {
+                codes: FxHashMap::default(),
+                names: self.record_type.names.clone(),
+            },
+            blob: StrDict::default(),
+        }
+    }
+
     pub fn rebuild_lookups(&mut self) {
         self.data_source.rebuild_lookup();
         self.project.rebuild_lookup();

@@ -5,7 +5,8 @@
 //!   LOCK              held (flock) by the one process that has the store open
 //!   log/*.seg         the segment log: the truth (see `log`)
 //!   index/blk-*.idx   sealed index blocks (derived; rebuilt from the log when missing)
-//!   index/dicts.json  value dictionaries (derived)
+//!   index/dicts.json  value dictionaries but blob ids (derived, rewritten at each seal)
+//!   index/blobs.log   blob-id dictionary, appended at each seal (derived; see `persist`)
 //!   meta.redb         users, permissions, API-key hashes (see `crate::metadata`)
 //! ```
 //!
@@ -256,6 +257,9 @@ struct Inner {
     segments: RwLock<Vec<Arc<Segment>>>,
     index: RwLock<IndexState>,
     dicts: RwLock<Dicts>,
+    /// How many blob ids `index/blobs.log` holds; held while a seal saves the dictionaries,
+    /// so their frames are appended in order.
+    blobs_saved: Mutex<u32>,
     metadata: Arc<RedbMetadata>,
     /// Sealed blocks waiting for their derived indexes (see [`EmbeddedStore::warm`]); the
     /// thread that builds them ends when the store is dropped.
@@ -425,7 +429,7 @@ impl EmbeddedStore {
         let metadata = Arc::new(RedbMetadata::open(&dir.join("meta.redb"))?);
 
         // 1. Persisted index blocks: the longest valid prefix.
-        let mut dicts = persist::load_dicts(&index_dir).unwrap_or_default();
+        let (mut dicts, blobs_saved) = persist::load_dicts(&index_dir);
         let sealed = load_sealed_blocks(&index_dir, &dicts, block_rows);
         let covered_rows = sealed.len() as u64 * block_rows as u64;
         let per_shard = covered_rows as usize / DEDUP_SHARDS + 16;
@@ -563,6 +567,7 @@ impl EmbeddedStore {
                 block_rows,
             }),
             dicts: RwLock::new(std::mem::take(&mut dicts)),
+            blobs_saved: Mutex::new(blobs_saved),
             metadata,
             searches_running: AtomicUsize::new(0),
             warm_queue: start_warm_thread(),
@@ -939,10 +944,17 @@ impl EmbeddedStore {
         merged.build_postings();
         merged.narrow_columns();
         {
-            let d = self.inner.dicts.read();
-            persist::save_dicts(&self.inner.index_dir, &d)?;
-            let needs = persist::dict_sizes(&d);
-            drop(d);
+            // Copied under the read lock, written after it: the publisher waits for this lock.
+            let mut blobs_saved = self.inner.blobs_saved.lock();
+            let (to_save, needs) = {
+                let d = self.inner.dicts.read();
+                (
+                    persist::DictsToSave::of(&d, *blobs_saved),
+                    persist::dict_sizes(&d),
+                )
+            };
+            *blobs_saved = persist::save_dicts(&self.inner.index_dir, &to_save)?;
+            drop(blobs_saved);
             persist::save_block(&self.inner.index_dir, &merged, needs, block_rows)?;
         }
         merged.release_persisted_only();

@@ -1,5 +1,12 @@
 //! Persisted form of sealed index blocks and of the dictionaries.
 //!
+//! The dictionaries are saved with each sealed block. Blob ids grow with the events (one in
+//! forty carries a new one), so rewriting them whole would make each seal cost more than the
+//! last: they go to an append-only `blobs.log` of checksummed frames, each holding the names
+//! added since the previous frame, and only the small dictionaries are rewritten
+//! (`dicts.json`). A torn frame ends the log at open and is cut off; blocks needing the blob
+//! ids it held are rebuilt from the log like any other missing block.
+//!
 //! The index is derived data: the log is the truth. A block file that is missing, truncated or
 //! fails its checksum is simply rebuilt from the log at open. Files are written to a temporary
 //! name and renamed, so a reader never sees half a file; they are not fsync'd (a lost block is
@@ -15,9 +22,14 @@
 //!            (times and codes: width-tagged, see `columns`)
 //!            postings:[posting_list; 6]   (data source, project, profile, record type,
 //!                                           outcome, purpose; see `PostingList::encode`)
+//!
+//! blobs.log := frame*
+//! frame     := first_code:u32le count:u32le payload_len:u32le crc32(payload):u32le payload
+//! payload   := (len:u32le utf8_bytes){count}          (codes first_code + 1 ..= first_code + count)
 //! ```
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::columns::{Codes, Times};
@@ -33,6 +45,12 @@ pub fn block_path(index_dir: &Path, block_no: u64) -> PathBuf {
 pub fn dicts_path(index_dir: &Path) -> PathBuf {
     index_dir.join("dicts.json")
 }
+
+fn blobs_path(index_dir: &Path) -> PathBuf {
+    index_dir.join("blobs.log")
+}
+
+const BLOB_FRAME_HEADER: usize = 16;
 
 /// The dictionary sizes a block needs: (data source, project, profile, record type, blob, purpose).
 pub type DictNeeds = [u32; 6];
@@ -54,16 +72,114 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))
 }
 
-pub fn save_dicts(index_dir: &Path, d: &Dicts) -> Result<(), StoreError> {
-    let bytes = serde_json::to_vec(d).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    write_atomically(&dicts_path(index_dir), &bytes)
+/// What one seal persists of the dictionaries, copied under the dictionaries' read lock so that
+/// the encoding and the writes happen after it is released.
+pub struct DictsToSave {
+    small: Dicts,
+    /// Blob ids from code `blobs_from + 1` on: those not yet in `blobs.log`.
+    blobs_from: u32,
+    new_blobs: Vec<String>,
 }
 
-pub fn load_dicts(index_dir: &Path) -> Option<Dicts> {
-    let bytes = fs::read(dicts_path(index_dir)).ok()?;
-    let mut d: Dicts = serde_json::from_slice(&bytes).ok()?;
+impl DictsToSave {
+    /// `blobs_saved` is how many blob ids `blobs.log` holds (see [`load_dicts`], [`save_dicts`]).
+    pub fn of(d: &Dicts, blobs_saved: u32) -> DictsToSave {
+        DictsToSave {
+            small: d.without_blobs(),
+            blobs_from: blobs_saved,
+            new_blobs: d.blob.names[(blobs_saved as usize).min(d.blob.names.len())..].to_vec(),
+        }
+    }
+}
+
+/// Appends the new blob ids to `blobs.log`, then rewrites `dicts.json`. Returns how many blob
+/// ids `blobs.log` now holds.
+pub fn save_dicts(index_dir: &Path, save: &DictsToSave) -> Result<u32, StoreError> {
+    if !save.new_blobs.is_empty() {
+        let mut payload = Vec::with_capacity(save.new_blobs.iter().map(|b| b.len() + 4).sum());
+        for name in &save.new_blobs {
+            payload.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            payload.extend_from_slice(name.as_bytes());
+        }
+        let mut frame = Vec::with_capacity(BLOB_FRAME_HEADER + payload.len());
+        frame.extend_from_slice(&save.blobs_from.to_le_bytes());
+        frame.extend_from_slice(&(save.new_blobs.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        frame.extend_from_slice(&payload);
+        let path = blobs_path(index_dir);
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&frame))
+            .map_err(|e| StoreError::io(&path, e))?;
+    }
+    let bytes = serde_json::to_vec(&save.small).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    write_atomically(&dicts_path(index_dir), &bytes)?;
+    Ok(save.blobs_from + save.new_blobs.len() as u32)
+}
+
+/// Loads the dictionaries and how many blob ids `blobs.log` holds. A torn or corrupt frame
+/// ends `blobs.log` and is cut off, so later frames follow the valid ones. A store written
+/// before `blobs.log` existed keeps its blob ids in `dicts.json`; its first seal rewrites them
+/// into `blobs.log`.
+pub fn load_dicts(index_dir: &Path) -> (Dicts, u32) {
+    let mut d: Dicts = fs::read(dicts_path(index_dir))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let path = blobs_path(index_dir);
+    let mut blobs_saved = 0;
+    if let Ok(bytes) = fs::read(&path) {
+        let (names, valid_len) = read_blob_frames(&bytes);
+        if valid_len < bytes.len() {
+            // Cut the torn frame, or the next seal would append behind it. Failing to is
+            // harmless: the frames past it are ignored and their blocks rebuilt.
+            let _ = fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(valid_len as u64));
+        }
+        blobs_saved = names.len() as u32;
+        d.blob.names = names;
+    }
     d.rebuild_lookups();
-    Some(d)
+    (d, blobs_saved)
+}
+
+/// The blob ids of the longest valid prefix of `blobs.log`, and that prefix's length.
+fn read_blob_frames(bytes: &[u8]) -> (Vec<String>, usize) {
+    let mut names = Vec::new();
+    let mut at = 0;
+    while let Some(header) = bytes.get(at..at + BLOB_FRAME_HEADER) {
+        let field = |i: usize| u32::from_le_bytes(header[i * 4..i * 4 + 4].try_into().unwrap());
+        let (first, count, len, crc) = (field(0), field(1), field(2) as usize, field(3));
+        let start = at + BLOB_FRAME_HEADER;
+        let Some(payload) = bytes.get(start..start + len) else {
+            break;
+        };
+        if first as usize != names.len() || crc32fast::hash(payload) != crc {
+            break;
+        }
+        let Some(frame_names) = decode_names(payload, count) else {
+            break;
+        };
+        names.extend(frame_names);
+        at = start + len;
+    }
+    (names, at)
+}
+
+fn decode_names(mut payload: &[u8], count: u32) -> Option<Vec<String>> {
+    let mut names = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let len = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?) as usize;
+        let name = std::str::from_utf8(payload.get(4..4 + len)?).ok()?;
+        names.push(name.to_string());
+        payload = &payload[4 + len..];
+    }
+    payload.is_empty().then_some(names)
 }
 
 struct Out(Vec<u8>);
