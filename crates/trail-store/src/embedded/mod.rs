@@ -200,9 +200,16 @@ struct Writer {
     lsn: u64,
     dedup: Dedup,
     pending: VecDeque<PendingBatch>,
-    /// Locations of rows written but not yet in the index: (first row, locations).
-    unpublished: VecDeque<(u64, Vec<Location>)>,
     poisoned: Option<String>,
+}
+
+impl Writer {
+    /// Records why the store stopped taking appends; see [`Inner::is_poisoned`].
+    fn poison(&mut self, inner: &Inner, msg: String) -> StoreError {
+        self.poisoned = Some(msg.clone());
+        inner.is_poisoned.store(true, Ordering::Release);
+        StoreError::Poisoned(msg)
+    }
 }
 
 struct IndexState {
@@ -239,6 +246,12 @@ struct Inner {
     index_dir: PathBuf,
     options: EmbeddedOptions,
     writer: Mutex<Writer>,
+    /// Whether `Writer::poisoned` is set: waiters check it without taking the writer lock,
+    /// which appenders hold while they check ids and write their frames.
+    is_poisoned: std::sync::atomic::AtomicBool,
+    /// Locations of rows written but not yet in the index: (first row, locations). Pushed
+    /// under the writer lock, in sequence order; popped by the publisher once indexed.
+    unpublished: Mutex<VecDeque<(u64, Vec<Location>)>>,
     /// Held by the thread leading a group commit (draining `pending` and syncing it).
     sync_lock: Mutex<()>,
     /// Log position up to which `fdatasync` has completed: appends up to here are durable.
@@ -545,9 +558,10 @@ impl EmbeddedStore {
                 lsn: 0,
                 dedup,
                 pending: VecDeque::new(),
-                unpublished: VecDeque::new(),
                 poisoned: None,
             }),
+            is_poisoned: std::sync::atomic::AtomicBool::new(false),
+            unpublished: Mutex::new(VecDeque::new()),
             sync_lock: Mutex::new(()),
             synced_lsn: AtomicU64::new(0),
             visible_lsn: AtomicU64::new(0),
@@ -646,8 +660,9 @@ impl EmbeddedStore {
     fn wait_for_progress(&self, reached: impl Fn(&Inner) -> bool) -> Result<(), StoreError> {
         let mut progress = self.inner.progress_lock.lock();
         while !reached(&self.inner) {
-            if let Some(p) = &self.inner.writer.lock().poisoned {
-                return Err(StoreError::Poisoned(p.clone()));
+            if self.inner.is_poisoned.load(Ordering::Acquire) {
+                let w = self.inner.writer.lock();
+                return Err(StoreError::Poisoned(w.poisoned.clone().unwrap_or_default()));
             }
             self.inner.progress.wait(&mut progress);
         }
@@ -736,8 +751,7 @@ impl EmbeddedStore {
             if let Err(e) = (&*seg.file).write_all_ext(&frame) {
                 let msg = format!("write to {} failed: {e}", seg.path.display());
                 let _ = seg.file.set_len(w.pos);
-                w.poisoned = Some(msg.clone());
-                return Err(StoreError::Poisoned(msg));
+                return Err(w.poison(&self.inner, msg));
             }
             let base = w.pos;
             let segment_no = w.current_no;
@@ -760,7 +774,10 @@ impl EmbeddedStore {
                 locations.push(location);
                 rows.push((e.dims, location, fingerprints[i]));
             }
-            w.unpublished.push_back((first_seq - 1, locations));
+            self.inner
+                .unpublished
+                .lock()
+                .push_back((first_seq - 1, locations));
             w.pending.push_back(PendingBatch {
                 first_row: first_seq - 1,
                 received_ms,
@@ -774,11 +791,10 @@ impl EmbeddedStore {
 
     fn roll_segment(&self, w: &mut Writer) -> Result<(), StoreError> {
         let cur = w.current.clone();
-        cur.file.sync_data().map_err(|e| {
+        if let Err(e) = cur.file.sync_data() {
             let msg = format!("fdatasync of {} failed: {e}", cur.path.display());
-            w.poisoned = Some(msg.clone());
-            StoreError::Poisoned(msg)
-        })?;
+            return Err(w.poison(&self.inner, msg));
+        }
         let seg = Arc::new(log::create_segment(&w.log_dir, w.next_seq)?);
         let mut segs = self.inner.segments.write();
         segs.push(seg.clone());
@@ -845,7 +861,7 @@ impl EmbeddedStore {
 
     /// Publishes one synced group and wakes its waiters; a failure poisons the store.
     fn publish_group(&self, group: SyncedGroup) {
-        if self.inner.writer.lock().poisoned.is_some() {
+        if self.inner.is_poisoned.load(Ordering::Acquire) {
             return self.notify_progress();
         }
         if let Err(e) = self.publish(group.batches) {
@@ -853,13 +869,12 @@ impl EmbeddedStore {
         }
         let published = self.inner.index.read().rows();
         {
-            let mut w = self.inner.writer.lock();
-            while w
-                .unpublished
+            let mut unpublished = self.inner.unpublished.lock();
+            while unpublished
                 .front()
                 .is_some_and(|(first, locs)| first + locs.len() as u64 <= published)
             {
-                w.unpublished.pop_front();
+                unpublished.pop_front();
             }
         }
         self.inner
@@ -869,7 +884,7 @@ impl EmbeddedStore {
     }
 
     fn poison(&self, msg: String) {
-        self.inner.writer.lock().poisoned = Some(msg);
+        self.inner.writer.lock().poison(&self.inner, msg);
         self.notify_progress();
     }
 
@@ -1146,12 +1161,15 @@ impl EmbeddedStore {
     /// lock, so no append can race it.
     fn stored_row(&self, w: &Writer, fp: Fingerprint, id: &str) -> Result<Option<u32>, StoreError> {
         for row in w.dedup.candidates(fp) {
-            let unpublished = w
+            let unpublished = self
+                .inner
                 .unpublished
+                .lock()
                 .iter()
-                .find(|(first, locs)| (*first..*first + locs.len() as u64).contains(&(row as u64)));
+                .find(|(first, locs)| (*first..*first + locs.len() as u64).contains(&(row as u64)))
+                .map(|(first, locs)| locs[(row as u64 - first) as usize]);
             let location = match unpublished {
-                Some((first, locs)) => locs[(row as u64 - first) as usize],
+                Some(location) => location,
                 None => {
                     let blocks = self.inner.index.read().snapshot();
                     let (b, r) = index::find_row(&blocks, row as u64);
