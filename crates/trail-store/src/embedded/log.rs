@@ -138,38 +138,65 @@ pub fn encode_frame(
     received_ms: i64,
     docs: &[(&str, [u8; 32])],
 ) -> (Vec<u8>, Vec<u32>) {
-    let body_len: usize = BODY_FIXED_LEN
-        + docs
-            .iter()
-            .map(|(d, _)| RECORD_HEADER_LEN + d.len())
-            .sum::<usize>();
-    let mut buf = Vec::with_capacity(FRAME_HEADER_LEN + body_len);
-    buf.extend_from_slice(&FRAME_MAGIC.to_le_bytes());
-    buf.extend_from_slice(&(body_len as u32).to_le_bytes());
-    buf.extend_from_slice(&[0; 4]);
-    buf.extend_from_slice(&first_seq.to_le_bytes());
-    buf.extend_from_slice(&(docs.len() as u32).to_le_bytes());
-    buf.extend_from_slice(&received_ms.to_le_bytes());
-    let mut offsets = Vec::with_capacity(docs.len());
-    for (doc, hash) in docs {
-        offsets.push(buf.len() as u32);
-        buf.extend_from_slice(&(doc.len() as u32).to_le_bytes());
-        buf.extend_from_slice(hash);
-        buf.extend_from_slice(doc.as_bytes());
-    }
-    let crc = crc32fast::hash(&buf[FRAME_HEADER_LEN..]);
-    buf[8..12].copy_from_slice(&crc.to_le_bytes());
-    (buf, offsets)
+    UnsequencedFrame::encode(received_ms, docs).sequence(first_seq)
 }
 
-/// Size of the frame that [`encode_frame`] would produce.
-pub fn frame_len(docs: &[(&str, [u8; 32])]) -> usize {
-    FRAME_HEADER_LEN
-        + BODY_FIXED_LEN
-        + docs
-            .iter()
-            .map(|(d, _)| RECORD_HEADER_LEN + d.len())
-            .sum::<usize>()
+/// A batch frame encoded and checksummed but for its first sequence number, the one part that
+/// depends on the log's state: appenders encode outside the writer lock and only
+/// [`UnsequencedFrame::sequence`] runs under it.
+pub struct UnsequencedFrame {
+    bytes: Vec<u8>,
+    offsets: Vec<u32>,
+    /// CRC-32 of the body after its sequence number.
+    rest_crc: crc32fast::Hasher,
+}
+
+impl UnsequencedFrame {
+    pub fn encode(received_ms: i64, docs: &[(&str, [u8; 32])]) -> UnsequencedFrame {
+        let body_len: usize = BODY_FIXED_LEN
+            + docs
+                .iter()
+                .map(|(d, _)| RECORD_HEADER_LEN + d.len())
+                .sum::<usize>();
+        let mut bytes = Vec::with_capacity(FRAME_HEADER_LEN + body_len);
+        bytes.extend_from_slice(&FRAME_MAGIC.to_le_bytes());
+        bytes.extend_from_slice(&(body_len as u32).to_le_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(&(docs.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&received_ms.to_le_bytes());
+        let mut offsets = Vec::with_capacity(docs.len());
+        for (doc, hash) in docs {
+            offsets.push(bytes.len() as u32);
+            bytes.extend_from_slice(&(doc.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(hash);
+            bytes.extend_from_slice(doc.as_bytes());
+        }
+        let mut rest_crc = crc32fast::Hasher::new();
+        rest_crc.update(&bytes[FRAME_HEADER_LEN + 8..]);
+        UnsequencedFrame {
+            bytes,
+            offsets,
+            rest_crc,
+        }
+    }
+
+    /// The frame's length in bytes (never zero: a frame has a header).
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The finished frame, its records numbered from `first_seq`, and each record header's
+    /// offset in it.
+    pub fn sequence(mut self, first_seq: u64) -> (Vec<u8>, Vec<u32>) {
+        let seq_at = FRAME_HEADER_LEN..FRAME_HEADER_LEN + 8;
+        self.bytes[seq_at.clone()].copy_from_slice(&first_seq.to_le_bytes());
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&self.bytes[seq_at]);
+        crc.combine(&self.rest_crc);
+        self.bytes[8..12].copy_from_slice(&crc.finalize().to_le_bytes());
+        (self.bytes, self.offsets)
+    }
 }
 
 /// Reads one record at `offset`, checking its SHA-256.
@@ -646,6 +673,21 @@ mod tests {
         let mut b = [0u8; 1];
         segment.file.read_exact_at(&mut b, offset).unwrap();
         f.write_all_at(&[b[0] ^ 0x20], offset).unwrap();
+    }
+
+    #[test]
+    fn a_frame_numbered_after_encoding_carries_the_checksum_of_its_whole_body() {
+        let docs = [(r#"{"id":"a"}"#, [1u8; 32]), ("{}", [2u8; 32])];
+        for first_seq in [1, 77, u64::MAX / 3] {
+            let frame = UnsequencedFrame::encode(5, &docs);
+            let len = frame.byte_len();
+            let (bytes, offsets) = frame.sequence(first_seq);
+            assert_eq!(bytes.len(), len);
+            assert_eq!(bytes[12..20], first_seq.to_le_bytes());
+            let stored_crc = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+            assert_eq!(stored_crc, crc32fast::hash(&bytes[12..]), "seq {first_seq}");
+            assert_eq!(offsets, vec![32, 32 + 36 + 10]);
+        }
     }
 
     #[test]

@@ -184,10 +184,37 @@ fn id_of(document: &str) -> Option<String> {
         .map(|d| d.id.into_owned())
 }
 
+/// A written batch on its way to the index.
 struct PendingBatch {
     first_row: u64,
     received_ms: i64,
-    rows: Vec<(Dimensions, Location, Fingerprint)>,
+    /// Every event of the appended batch, with its id's fingerprint.
+    dims: Vec<Dimensions>,
+    fingerprints: Vec<Fingerprint>,
+    /// Which of them were stored, in sequence order; `None` when all were (the others repeated
+    /// an id already stored).
+    stored: Option<Vec<usize>>,
+    /// Where each stored event is, in sequence order.
+    locations: Vec<Location>,
+}
+
+impl PendingBatch {
+    /// The stored events in sequence order.
+    fn rows(&self) -> impl Iterator<Item = (&Dimensions, Location, Fingerprint)> + '_ {
+        self.locations.iter().enumerate().map(|(k, location)| {
+            let i = self.stored.as_ref().map_or(k, |stored| stored[k]);
+            (&self.dims[i], *location, self.fingerprints[i])
+        })
+    }
+}
+
+/// A batch written to the log, waiting for the sync that makes it durable.
+struct Written {
+    /// The log position just after its frame.
+    lsn_end: u64,
+    /// The segment holding it. Segments before it were synced when the log moved on.
+    segment: Arc<Segment>,
+    batch: PendingBatch,
 }
 
 struct Writer {
@@ -199,7 +226,6 @@ struct Writer {
     /// Bytes written since open (across segments): the position group commit syncs up to.
     lsn: u64,
     dedup: Dedup,
-    pending: VecDeque<PendingBatch>,
     poisoned: Option<String>,
 }
 
@@ -252,6 +278,9 @@ struct Inner {
     /// Locations of rows written but not yet in the index: (first row, locations). Pushed
     /// under the writer lock, in sequence order; popped by the publisher once indexed.
     unpublished: Mutex<VecDeque<(u64, Vec<Location>)>>,
+    /// Written batches not yet synced, in log order. Pushed under the writer lock; drained by
+    /// the sync leader, which needs no writer lock for it (see [`EmbeddedStore::wait_durable`]).
+    pending: Mutex<VecDeque<Written>>,
     /// Held by the thread leading a group commit (draining `pending` and syncing it).
     sync_lock: Mutex<()>,
     /// Log position up to which `fdatasync` has completed: appends up to here are durable.
@@ -488,28 +517,33 @@ impl EmbeddedStore {
             }
             let is_last = no == last_no;
             let end = log::scan_segment(seg, is_last, first_needed, |batch| {
-                let mut rows = Vec::with_capacity(batch.records.len());
+                let n = batch.records.len();
+                let (mut dims, mut fingerprints, mut locations) = (
+                    Vec::with_capacity(n),
+                    Vec::with_capacity(n),
+                    Vec::with_capacity(n),
+                );
                 for (offset, _hash, doc) in batch.records {
-                    let dims = trail_model::parse_event(&doc).map_err(|e| StoreError::Corrupt {
+                    let d = trail_model::parse_event(&doc).map_err(|e| StoreError::Corrupt {
                         segment: seg.path.clone(),
                         offset: offset as u64,
                         reason: format!("stored event no longer parses: {e}"),
                     })?;
-                    let fp = fingerprint(&dims.id);
-                    rows.push((
-                        dims,
-                        Location {
-                            segment: no as u32,
-                            offset,
-                        },
-                        fp,
-                    ));
+                    fingerprints.push(fingerprint(&d.id));
+                    dims.push(d);
+                    locations.push(Location {
+                        segment: no as u32,
+                        offset,
+                    });
                 }
                 let skipped = first_needed.saturating_sub(batch.first_seq);
                 replay.push(PendingBatch {
                     first_row: batch.first_seq - 1 + skipped,
                     received_ms: batch.received_ms,
-                    rows,
+                    dims,
+                    fingerprints,
+                    stored: None,
+                    locations,
                 });
                 Ok(())
             })?;
@@ -557,11 +591,11 @@ impl EmbeddedStore {
                 next_seq,
                 lsn: 0,
                 dedup,
-                pending: VecDeque::new(),
                 poisoned: None,
             }),
             is_poisoned: std::sync::atomic::AtomicBool::new(false),
             unpublished: Mutex::new(VecDeque::new()),
+            pending: Mutex::new(VecDeque::new()),
             sync_lock: Mutex::new(()),
             synced_lsn: AtomicU64::new(0),
             visible_lsn: AtomicU64::new(0),
@@ -593,8 +627,8 @@ impl EmbeddedStore {
         {
             let mut w = store.inner.writer.lock();
             for b in &replay {
-                for (i, (_, _, fp)) in b.rows.iter().enumerate() {
-                    w.dedup.insert(*fp, (b.first_row + i as u64) as u32);
+                for (i, (_, _, fp)) in b.rows().enumerate() {
+                    w.dedup.insert(fp, (b.first_row + i as u64) as u32);
                 }
             }
         }
@@ -683,107 +717,153 @@ impl EmbeddedStore {
         };
         let (doc_hashes, id_hashes) = hashes.split_at(batch.len());
         let fingerprints: Vec<Fingerprint> = id_hashes.iter().map(fingerprint_of_hash).collect();
-        let mut report = AppendReport {
-            results: Vec::with_capacity(batch.len()),
-            ..Default::default()
+        let (documents, dims): (Vec<String>, Vec<Dimensions>) =
+            batch.into_iter().map(|e| (e.document, e.dims)).unzip();
+        // Before the writer lock: find ids repeated within the batch, and encode the frame as
+        // if every first occurrence were new (re-encoded under the lock only when some id is
+        // already stored). The lock then covers the stored-id check, numbering and the write.
+        let mut first_with_id: FxHashMap<&str, usize> =
+            FxHashMap::with_capacity_and_hasher(dims.len(), Default::default());
+        let repeat_of: Vec<Option<usize>> = dims
+            .iter()
+            .enumerate()
+            .map(|(i, d)| match first_with_id.entry(d.id.as_str()) {
+                std::collections::hash_map::Entry::Occupied(first) => Some(*first.get()),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(i);
+                    None
+                }
+            })
+            .collect();
+        drop(first_with_id);
+        let firsts: Vec<usize> = (0..dims.len())
+            .filter(|&i| repeat_of[i].is_none())
+            .collect();
+        let docs_of = |indices: &[usize]| -> Vec<(&str, [u8; 32])> {
+            indices
+                .iter()
+                .map(|&i| (documents[i].as_str(), doc_hashes[i]))
+                .collect()
         };
-        let my_lsn = {
+        let all_new_frame = log::UnsequencedFrame::encode(received_ms, &docs_of(&firsts));
+        let mut results: Vec<Option<AppendResult>> = vec![None; dims.len()];
+        let (my_lsn, frame) = {
             let mut w = self.inner.writer.lock();
             if let Some(p) = &w.poisoned {
                 return Err(StoreError::Poisoned(p.clone()));
             }
             // Indices into `batch` of the events to store, in input order.
-            let mut to_store: Vec<usize> = Vec::with_capacity(batch.len());
+            let mut to_store: Vec<usize> = Vec::with_capacity(firsts.len());
             let first_seq = w.next_seq;
-            {
-                let mut batch_ids: FxHashMap<&str, u64> =
-                    FxHashMap::with_capacity_and_hasher(batch.len(), Default::default());
-                for (i, e) in batch.iter().enumerate() {
-                    let id = e.dims.id.as_str();
-                    let duplicate_of = match batch_ids.get(id) {
-                        Some(seq) => Some(*seq),
-                        None => self
-                            .stored_row(&w, fingerprints[i], id)?
-                            .map(|row| row as u64 + 1),
-                    };
-                    if let Some(seq) = duplicate_of {
-                        report.results.push(AppendResult::Duplicate { seq });
-                        report.duplicates += 1;
-                    } else {
-                        let seq = first_seq + to_store.len() as u64;
-                        batch_ids.insert(id, seq);
-                        report.results.push(AppendResult::Stored { seq });
-                        report.stored += 1;
+            for &i in &firsts {
+                let id = dims[i].id.as_str();
+                results[i] = Some(match self.stored_row(&w, fingerprints[i], id)? {
+                    Some(row) => AppendResult::Duplicate {
+                        seq: row as u64 + 1,
+                    },
+                    None => {
                         to_store.push(i);
+                        AppendResult::Stored {
+                            seq: first_seq + to_store.len() as u64 - 1,
+                        }
                     }
-                }
+                });
             }
             if to_store.is_empty() {
-                return Ok(report);
-            }
-            if first_seq - 1 + to_store.len() as u64 > u32::MAX as u64 {
-                return Err(StoreError::Invalid(
-                    "this store holds its maximum of 4,294,967,295 events".into(),
-                ));
-            }
-            let docs: Vec<(&str, [u8; 32])> = to_store
-                .iter()
-                .map(|&i| (batch[i].document.as_str(), doc_hashes[i]))
-                .collect();
-            let flen = log::frame_len(&docs);
-            if flen > log::MAX_FRAME_BYTES {
-                return Err(StoreError::Invalid(format!(
-                    "a batch of {flen} bytes exceeds the {} byte frame limit; split it",
-                    log::MAX_FRAME_BYTES
-                )));
-            }
-            let max_seg = self
-                .inner
-                .options
-                .max_segment_bytes
-                .min(log::MAX_SEGMENT_BYTES);
-            if w.pos > log::SEGMENT_HEADER_LEN && w.pos + flen as u64 > max_seg {
-                self.roll_segment(&mut w)?;
-            }
-            let (frame, offsets) = log::encode_frame(first_seq, received_ms, &docs);
-            drop(docs);
-            let seg = w.current.clone();
-            if let Err(e) = (&*seg.file).write_all_ext(&frame) {
-                let msg = format!("write to {} failed: {e}", seg.path.display());
-                let _ = seg.file.set_len(w.pos);
-                return Err(w.poison(&self.inner, msg));
-            }
-            let base = w.pos;
-            let segment_no = w.current_no;
-            w.pos += frame.len() as u64;
-            w.lsn += frame.len() as u64;
-            w.next_seq += to_store.len() as u64;
-            let mut rows = Vec::with_capacity(to_store.len());
-            let mut locations = Vec::with_capacity(to_store.len());
-            let mut stored = to_store.iter().copied().zip(offsets).peekable();
-            for (i, e) in batch.into_iter().enumerate() {
-                let Some((_, offset)) = stored.next_if(|(s, _)| *s == i) else {
-                    continue;
+                (None, None)
+            } else {
+                if first_seq - 1 + to_store.len() as u64 > u32::MAX as u64 {
+                    return Err(StoreError::Invalid(
+                        "this store holds its maximum of 4,294,967,295 events".into(),
+                    ));
+                }
+                let frame = if to_store.len() == firsts.len() {
+                    all_new_frame
+                } else {
+                    log::UnsequencedFrame::encode(received_ms, &docs_of(&to_store))
                 };
-                let row = first_seq - 1 + rows.len() as u64;
-                w.dedup.insert(fingerprints[i], row as u32);
-                let location = Location {
-                    segment: segment_no,
-                    offset: (base + offset as u64) as u32,
-                };
-                locations.push(location);
-                rows.push((e.dims, location, fingerprints[i]));
+                if frame.byte_len() > log::MAX_FRAME_BYTES {
+                    return Err(StoreError::Invalid(format!(
+                        "a batch of {} bytes exceeds the {} byte frame limit; split it",
+                        frame.byte_len(),
+                        log::MAX_FRAME_BYTES
+                    )));
+                }
+                let max_seg = self
+                    .inner
+                    .options
+                    .max_segment_bytes
+                    .min(log::MAX_SEGMENT_BYTES);
+                if w.pos > log::SEGMENT_HEADER_LEN && w.pos + frame.byte_len() as u64 > max_seg {
+                    self.roll_segment(&mut w)?;
+                }
+                let (frame, offsets) = frame.sequence(first_seq);
+                let seg = w.current.clone();
+                if let Err(e) = (&*seg.file).write_all_ext(&frame) {
+                    let msg = format!("write to {} failed: {e}", seg.path.display());
+                    let _ = seg.file.set_len(w.pos);
+                    return Err(w.poison(&self.inner, msg));
+                }
+                let base = w.pos;
+                let segment_no = w.current_no;
+                w.pos += frame.len() as u64;
+                w.lsn += frame.len() as u64;
+                w.next_seq += to_store.len() as u64;
+                let locations: Vec<Location> = offsets
+                    .iter()
+                    .map(|offset| Location {
+                        segment: segment_no,
+                        offset: (base + *offset as u64) as u32,
+                    })
+                    .collect();
+                for (k, &i) in to_store.iter().enumerate() {
+                    w.dedup
+                        .insert(fingerprints[i], (first_seq - 1 + k as u64) as u32);
+                }
+                self.inner
+                    .unpublished
+                    .lock()
+                    .push_back((first_seq - 1, locations.clone()));
+                self.inner.pending.lock().push_back(Written {
+                    lsn_end: w.lsn,
+                    segment: seg,
+                    batch: PendingBatch {
+                        first_row: first_seq - 1,
+                        received_ms,
+                        stored: (to_store.len() < dims.len()).then_some(to_store),
+                        locations,
+                        fingerprints,
+                        dims,
+                    },
+                });
+                (Some(w.lsn), Some(frame))
             }
-            self.inner
-                .unpublished
-                .lock()
-                .push_back((first_seq - 1, locations));
-            w.pending.push_back(PendingBatch {
-                first_row: first_seq - 1,
-                received_ms,
-                rows,
-            });
-            w.lsn
+        };
+        // Freed after the lock: 400 kB a batch.
+        drop((frame, documents));
+        let mut report = AppendReport {
+            results: Vec::with_capacity(results.len()),
+            ..Default::default()
+        };
+        for i in 0..results.len() {
+            let result = match (results[i], repeat_of[i]) {
+                (Some(result), _) => result,
+                (None, Some(first)) => AppendResult::Duplicate {
+                    seq: match results[first] {
+                        Some(AppendResult::Stored { seq } | AppendResult::Duplicate { seq }) => seq,
+                        None => unreachable!("a first occurrence has a result"),
+                    },
+                },
+                (None, None) => unreachable!("every first occurrence has a result"),
+            };
+            match result {
+                AppendResult::Stored { .. } => report.stored += 1,
+                AppendResult::Duplicate { .. } => report.duplicates += 1,
+            }
+            report.results.push(result);
+        }
+        let Some(my_lsn) = my_lsn else {
+            return Ok(report);
         };
         self.wait_durable(my_lsn, reach)?;
         Ok(report)
@@ -834,17 +914,19 @@ impl EmbeddedStore {
         if self.inner.synced_lsn.load(Ordering::Acquire) >= lsn {
             return Ok(());
         }
-        let (segment, target, batches) = {
-            let mut w = self.inner.writer.lock();
-            if let Some(p) = &w.poisoned {
-                return Err(StoreError::Poisoned(p.clone()));
-            }
-            (
-                w.current.clone(),
-                w.lsn,
-                w.pending.drain(..).collect::<Vec<_>>(),
-            )
+        if self.inner.is_poisoned.load(Ordering::Acquire) {
+            let w = self.inner.writer.lock();
+            return Err(StoreError::Poisoned(w.poisoned.clone().unwrap_or_default()));
+        }
+        let written: Vec<Written> = self.inner.pending.lock().drain(..).collect();
+        let Some(last) = written.last() else {
+            // Only a failed sync drops written batches, and it poisons the store first.
+            return Err(StoreError::Poisoned(
+                "a written batch was lost before its sync".into(),
+            ));
         };
+        let (segment, target) = (last.segment.clone(), last.lsn_end);
+        let batches = written.into_iter().map(|w| w.batch).collect();
         if let Err(e) = segment.file.sync_data() {
             let msg = format!("fdatasync of {} failed: {e}", segment.path.display());
             self.poison(msg.clone());
@@ -912,8 +994,8 @@ impl EmbeddedStore {
             let mut chunk = Block::new(next_row);
             for batch in &batches {
                 debug_assert_eq!(batch.first_row, next_row + chunk.len() as u64);
-                for (dims, location, fp) in &batch.rows {
-                    chunk.push_event(&mut dicts, dims, *location, batch.received_ms, *fp);
+                for (dims, location, fp) in batch.rows() {
+                    chunk.push_event(&mut dicts, dims, location, batch.received_ms, fp);
                     if open_rows + chunk.len() == block_rows {
                         next_row += chunk.len() as u64;
                         open.push(Arc::new(std::mem::replace(
