@@ -154,6 +154,25 @@ impl Dedup {
         self.shards[shard_of(fp)].insert_unique(fp, entry, DedupEntry::fingerprint);
     }
 
+    /// Records `row` under `fp` if no row has that fingerprint yet; `false` (and nothing
+    /// recorded) if one does.
+    fn try_insert_new(&mut self, fp: Fingerprint, row: u32) -> bool {
+        match self.shards[shard_of(fp)].entry(
+            fp,
+            |e| e.fingerprint() == fp,
+            DedupEntry::fingerprint,
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(DedupEntry {
+                    fp: [(fp >> 32) as u32, fp as u32],
+                    row,
+                });
+                true
+            }
+        }
+    }
+
     /// Rows whose id has this fingerprint (almost always zero or one).
     fn candidates(&self, fp: Fingerprint) -> Vec<u32> {
         self.shards[shard_of(fp)]
@@ -746,18 +765,33 @@ impl EmbeddedStore {
                 .collect()
         };
         let all_new_frame = log::UnsequencedFrame::encode(received_ms, &docs_of(&firsts));
+        // Checked before any id is claimed: a subset of the batch is never larger.
+        if all_new_frame.byte_len() > log::MAX_FRAME_BYTES {
+            return Err(StoreError::Invalid(format!(
+                "a batch of {} bytes exceeds the {} byte frame limit; split it",
+                all_new_frame.byte_len(),
+                log::MAX_FRAME_BYTES
+            )));
+        }
         let mut results: Vec<Option<AppendResult>> = vec![None; dims.len()];
         let (my_lsn, frame) = {
             let mut w = self.inner.writer.lock();
             if let Some(p) = &w.poisoned {
                 return Err(StoreError::Poisoned(p.clone()));
             }
+            let first_seq = w.next_seq;
+            if first_seq - 1 + firsts.len() as u64 > u32::MAX as u64 {
+                return Err(StoreError::Invalid(
+                    "this store holds its maximum of 4,294,967,295 events".into(),
+                ));
+            }
             // Indices into `batch` of the events to store, in input order.
             let mut to_store: Vec<usize> = Vec::with_capacity(firsts.len());
-            let first_seq = w.next_seq;
             for &i in &firsts {
                 let id = dims[i].id.as_str();
-                results[i] = Some(match self.stored_row(&w, fingerprints[i], id)? {
+                let new_row = (first_seq - 1 + to_store.len() as u64) as u32;
+                let claim = self.claim_row(&mut w, fingerprints[i], id, new_row, first_seq - 1)?;
+                results[i] = Some(match claim {
                     Some(row) => AppendResult::Duplicate {
                         seq: row as u64 + 1,
                     },
@@ -772,23 +806,11 @@ impl EmbeddedStore {
             if to_store.is_empty() {
                 (None, None)
             } else {
-                if first_seq - 1 + to_store.len() as u64 > u32::MAX as u64 {
-                    return Err(StoreError::Invalid(
-                        "this store holds its maximum of 4,294,967,295 events".into(),
-                    ));
-                }
                 let frame = if to_store.len() == firsts.len() {
                     all_new_frame
                 } else {
                     log::UnsequencedFrame::encode(received_ms, &docs_of(&to_store))
                 };
-                if frame.byte_len() > log::MAX_FRAME_BYTES {
-                    return Err(StoreError::Invalid(format!(
-                        "a batch of {} bytes exceeds the {} byte frame limit; split it",
-                        frame.byte_len(),
-                        log::MAX_FRAME_BYTES
-                    )));
-                }
                 let max_seg = self
                     .inner
                     .options
@@ -816,10 +838,6 @@ impl EmbeddedStore {
                         offset: (base + *offset as u64) as u32,
                     })
                     .collect();
-                for (k, &i) in to_store.iter().enumerate() {
-                    w.dedup
-                        .insert(fingerprints[i], (first_seq - 1 + k as u64) as u32);
-                }
                 self.inner
                     .unpublished
                     .lock()
@@ -1239,10 +1257,28 @@ impl EmbeddedStore {
         Ok(None)
     }
 
-    /// The row already holding `id`, if any (written, durable or not). Called under the writer
-    /// lock, so no append can race it.
-    fn stored_row(&self, w: &Writer, fp: Fingerprint, id: &str) -> Result<Option<u32>, StoreError> {
+    /// The row already holding `id`, if any (written, durable or not); otherwise records
+    /// `new_row` as holding it, and the caller must write it there (or poison the store trying).
+    /// Called under the writer lock, so no append can race it. Rows from `batch_first_row` on
+    /// are the caller's batch, not yet written: ids repeated within a batch are settled before,
+    /// so those rows hold other ids that merely share the fingerprint.
+    ///
+    /// One probe of the table in the common case, a new id: the lookup finds the free slot.
+    fn claim_row(
+        &self,
+        w: &mut Writer,
+        fp: Fingerprint,
+        id: &str,
+        new_row: u32,
+        batch_first_row: u64,
+    ) -> Result<Option<u32>, StoreError> {
+        if w.dedup.try_insert_new(fp, new_row) {
+            return Ok(None);
+        }
         for row in w.dedup.candidates(fp) {
+            if row as u64 >= batch_first_row {
+                continue;
+            }
             let unpublished = self
                 .inner
                 .unpublished
@@ -1263,6 +1299,7 @@ impl EmbeddedStore {
                 return Ok(Some(row));
             }
         }
+        w.dedup.insert(fp, new_row);
         Ok(None)
     }
 
