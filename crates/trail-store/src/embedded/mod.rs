@@ -10,10 +10,13 @@
 //!   meta.redb         users, permissions, API-key hashes (see `crate::metadata`)
 //! ```
 //!
-//! Write path (group commit): an appender hashes its documents, then under the writer lock
-//! checks ids for duplicates, assigns dense sequence numbers and writes one batch frame. It then
-//! waits for a sync covering its frame: the first waiter becomes the sync leader, runs one
-//! `fdatasync` for every frame written so far and hands those batches to the publisher thread,
+//! Write path (group commit): an appender hashes its documents, settles ids repeated within the
+//! batch and encodes its frame as if every id were new; then, under the writer lock, it checks
+//! the other ids against those stored, assigns dense sequence numbers (numbering the frame) and
+//! writes it. Nothing else takes that lock on the way: 2 cores, many appenders, and the lock's
+//! holder is often preempted, so its stretches must stay short. The appender then waits for a
+//! sync covering its frame: the first waiter becomes the sync leader, runs one `fdatasync` for
+//! every frame written so far and hands those batches to the publisher thread,
 //! which adds them to the index in sequence order and wakes their appenders. So N concurrent
 //! appenders cost one sync, the next group's sync overlaps this group's indexing, and an event
 //! becomes visible to searches only once it is durable. Full blocks are sealed (merged, given
