@@ -6,9 +6,10 @@
 //! TRAIL_BENCH_N=10000000 cargo bench -p trail-store --bench store_bench
 //! ```
 //! `TRAIL_BENCH_INGEST_ONLY=1` stops after the ingest (for profiling it).
-//! `TRAIL_BENCH_WRITERS` (default 4) sets how many threads parse and append concurrently: with
-//! 2, one core idles while a writer waits for its group commit (151–171k events/s against
-//! 184–211k with 4 at 1M on the 2-core VM, in an early version).
+//! `TRAIL_BENCH_WRITERS` (default 16) sets how many threads parse and append concurrently, like
+//! as many producers: each waits for its batch's group commit, so a few leave the cores idle
+//! (at 1M on the 2-core VM, paired: 351–365k events/s with 4 writers, 376–382k with 16; 32 no
+//! better).
 //! `TRAIL_BENCH_DURABLE_ONLY=1` makes writers wait for durability only (as the HTTP service's
 //! self-audit does), not for visibility; the clock still stops once every event is visible.
 //! The NDJSON input is read into memory before the clock starts (the peers' incremental-append
@@ -166,7 +167,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|w| *w > 0)
-        .unwrap_or(4);
+        .unwrap_or(16);
     let queue = std::sync::Arc::new(std::sync::Mutex::new(batches.into_iter()));
     let store = EmbeddedStore::open(&store_dir).unwrap();
     let t = Instant::now();
