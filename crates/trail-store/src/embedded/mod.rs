@@ -1548,3 +1548,43 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str) -> NewEvent {
+        NewEvent::parse(format!(
+            r#"{{"id":"{id}","dateTime":"1000","recordType":"sqlQuery","success":true}}"#
+        ))
+        .unwrap()
+    }
+
+    /// Two ids whose SHA-256 share the first 8 bytes are too rare to find, so the claims are
+    /// made directly with one id's fingerprint.
+    #[test]
+    fn ids_sharing_a_fingerprint_are_told_apart_by_the_stored_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        store.append_blocking(vec![event("a")]).unwrap();
+        let shared = fingerprint("a");
+        let mut w = store.inner.writer.lock();
+        // Rows from 1 on are a batch not yet written: claimed rows there hold other ids, and
+        // reading them would fail.
+        let claim = |w: &mut Writer, id: &str, row: u32| store.claim_row(w, shared, id, row, 1);
+        assert_eq!(claim(&mut w, "b", 1).unwrap(), None, "another id: new");
+        assert_eq!(
+            claim(&mut w, "a", 2).unwrap(),
+            Some(0),
+            "a itself: stored at row 0"
+        );
+        assert_eq!(claim(&mut w, "c", 2).unwrap(), None, "a third id: new");
+        let mut rows = w.dedup.candidates(shared);
+        rows.sort_unstable();
+        assert_eq!(
+            rows,
+            vec![0, 1, 2],
+            "every claim is recorded under the fingerprint"
+        );
+    }
+}
