@@ -172,7 +172,8 @@ fn read_blob_frames(bytes: &[u8]) -> (Vec<String>, usize) {
 }
 
 fn decode_names(mut payload: &[u8], count: u32) -> Option<Vec<String>> {
-    let mut names = Vec::with_capacity(count as usize);
+    // Each name takes at least its 4-byte length: a damaged count cannot ask for more.
+    let mut names = Vec::with_capacity((count as usize).min(payload.len() / 4));
     for _ in 0..count {
         let len = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?) as usize;
         let name = std::str::from_utf8(payload.get(4..4 + len)?).ok()?;
@@ -356,4 +357,32 @@ pub fn load_block(index_dir: &Path, block_no: u64) -> Option<(Block, DictNeeds)>
         purpose: lists.next()?,
     });
     Some((b, needs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob_frame(first: u32, count: u32, payload: &[u8]) -> Vec<u8> {
+        let mut frame = Vec::new();
+        for field in [first, count, payload.len() as u32, crc32fast::hash(payload)] {
+            frame.extend_from_slice(&field.to_le_bytes());
+        }
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    #[test]
+    fn a_blob_frame_counting_more_names_than_it_holds_ends_the_log() {
+        let name = |s: &str| [&(s.len() as u32).to_le_bytes()[..], s.as_bytes()].concat();
+        let mut log = blob_frame(0, 2, &[name("b-1"), name("b-2")].concat());
+        let valid = log.len();
+        // A checksum matches whatever the bytes say; a count of 4 billion must not make the
+        // reader reserve room for them.
+        log.extend(blob_frame(2, u32::MAX, &name("b-3")));
+        assert_eq!(
+            read_blob_frames(&log),
+            (vec!["b-1".into(), "b-2".into()], valid)
+        );
+    }
 }
