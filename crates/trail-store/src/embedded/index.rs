@@ -117,6 +117,14 @@ impl StrDict {
         self.names.len() + 1
     }
 
+    /// The names without the lookup: what is persisted.
+    fn without_lookup(&self) -> StrDict {
+        StrDict {
+            codes: FxHashMap::default(),
+            names: self.names.clone(),
+        }
+    }
+
     pub fn rebuild_lookup(&mut self) {
         self.codes = self
             .names
@@ -147,10 +155,7 @@ impl Dicts {
             project: self.project.without_lookup(),
             profile: self.profile.without_lookup(),
             purpose: self.purpose.without_lookup(),
-            record_type: StrDict {
-                codes: FxHashMap::default(),
-                names: self.record_type.names.clone(),
-            },
+            record_type: self.record_type.without_lookup(),
             blob: StrDict::default(),
         }
     }

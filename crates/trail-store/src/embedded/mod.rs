@@ -346,6 +346,15 @@ struct Inner {
 }
 
 impl Inner {
+    /// The store's poisoning as an error, if it is poisoned; takes the writer lock only then.
+    fn fail_if_poisoned(&self) -> Result<(), StoreError> {
+        if !self.is_poisoned.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let w = self.writer.lock();
+        Err(StoreError::Poisoned(w.poisoned.clone().unwrap_or_default()))
+    }
+
     /// Whether the events up to sequence number `seq` are visible to searches.
     fn is_visible(&self, seq: u64) -> bool {
         self.index.read().rows() >= seq
@@ -728,10 +737,7 @@ impl EmbeddedStore {
     fn wait_for_progress(&self, reached: impl Fn(&Inner) -> bool) -> Result<(), StoreError> {
         let mut progress = self.inner.progress_lock.lock();
         while !reached(&self.inner) {
-            if self.inner.is_poisoned.load(Ordering::Acquire) {
-                let w = self.inner.writer.lock();
-                return Err(StoreError::Poisoned(w.poisoned.clone().unwrap_or_default()));
-            }
+            self.inner.fail_if_poisoned()?;
             self.inner.progress.wait(&mut progress);
         }
         Ok(())
@@ -950,10 +956,7 @@ impl EmbeddedStore {
         if self.inner.synced_lsn.load(Ordering::Acquire) >= lsn {
             return Ok(());
         }
-        if self.inner.is_poisoned.load(Ordering::Acquire) {
-            let w = self.inner.writer.lock();
-            return Err(StoreError::Poisoned(w.poisoned.clone().unwrap_or_default()));
-        }
+        self.inner.fail_if_poisoned()?;
         let written: Vec<Written> = self.inner.pending.lock().drain(..).collect();
         let Some(last) = written.last() else {
             // Only a failed sync drops written batches, and it poisons the store first.
