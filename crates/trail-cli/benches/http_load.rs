@@ -12,7 +12,14 @@
 //! `TRAIL_LOAD_SECONDS` (default 60), `TRAIL_LOAD_INGESTERS` (2), `TRAIL_LOAD_QUERIERS` (2),
 //! `TRAIL_LOAD_BIN` (another `trail` binary to serve, for A/B comparisons),
 //! `TRAIL_LOAD_SETTLE_S` (default 5: seconds between the server's readiness and the first
-//! request, in which it prepares its sealed blocks as a long-running server has).
+//! request, in which it prepares its sealed blocks as a long-running server has),
+//! `TRAIL_LOAD_QUERY_RATE` (queries per second per query client; default 0, a closed loop in
+//! which each client sends its next query as soon as the last is answered).
+//!
+//! A closed loop is the harshest load: searches take all the CPU they can get. An auditors'
+//! dashboard is paced instead; with a rate, each client sends query `k` at
+//! `start + k / rate`, and its latency counts from that scheduled moment, so a server that
+//! stalls is charged for the queries that waited (no coordinated omission).
 //! Prints ingest events/s, per-query p50/p99 and error counts; writes
 //! `target/trail-bench/http_load.json`.
 
@@ -82,6 +89,7 @@ fn main() {
     let seconds: u64 = env_or("TRAIL_LOAD_SECONDS", 60);
     let ingesters: usize = env_or("TRAIL_LOAD_INGESTERS", 2);
     let queriers: usize = env_or("TRAIL_LOAD_QUERIERS", 2);
+    let query_rate: f64 = env_or("TRAIL_LOAD_QUERY_RATE", 0.0);
     assert!(
         store.join("log").exists(),
         "no store at {}: run `cargo xtask bench 10000000` first",
@@ -261,9 +269,17 @@ fn main() {
         );
         handles.push(std::thread::spawn(move || {
             let mut i = t;
+            let mut sent = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 let qi = i % queries.len();
-                let t0 = Instant::now();
+                let t0 = if query_rate > 0.0 {
+                    let due = start + Duration::from_secs_f64(f64::from(sent) / query_rate);
+                    sent += 1;
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    due
+                } else {
+                    Instant::now()
+                };
                 let ok = agent
                     .get(&format!("{base}/audit?{}", queries[qi].1))
                     .set("Authorization", &key)
@@ -292,7 +308,12 @@ fn main() {
     }
     let stored = stored.load(Ordering::Relaxed);
     let lat = latencies.lock().unwrap().clone();
-    println!("\n## Trail over HTTP (loopback), {ingesters} ingest clients + {queriers} query clients, {ingest_elapsed:.0} s\n");
+    let pacing = if query_rate > 0.0 {
+        format!("each paced at {query_rate} queries/s")
+    } else {
+        "closed loop".to_string()
+    };
+    println!("\n## Trail over HTTP (loopback), {ingesters} ingest clients + {queriers} query clients ({pacing}), {ingest_elapsed:.0} s\n");
     println!(
         "server ready after {ready_s:.2} s (store {})",
         store.display()
@@ -327,7 +348,7 @@ fn main() {
         percentile(&all, 0.5),
         percentile(&all, 0.99)
     );
-    let out = json!({"seconds": ingest_elapsed, "stored": stored, "events_per_s": stored as f64 / ingest_elapsed, "errors": errors.load(Ordering::Relaxed), "queries": rows, "p50_ms": percentile(&all, 0.5), "p99_ms": percentile(&all, 0.99)});
+    let out = json!({"query_rate_per_client": query_rate, "seconds": ingest_elapsed, "stored": stored, "events_per_s": stored as f64 / ingest_elapsed, "errors": errors.load(Ordering::Relaxed), "queries": rows, "p50_ms": percentile(&all, 0.5), "p99_ms": percentile(&all, 0.99)});
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/trail-bench");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
