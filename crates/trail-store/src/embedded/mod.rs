@@ -99,6 +99,13 @@ struct DedupEntry {
 }
 
 impl DedupEntry {
+    fn new(fp: Fingerprint, row: u32) -> DedupEntry {
+        DedupEntry {
+            fp: [(fp >> 32) as u32, fp as u32],
+            row,
+        }
+    }
+
     fn fingerprint(&self) -> u64 {
         (self.fp[0] as u64) << 32 | self.fp[1] as u64
     }
@@ -137,11 +144,7 @@ impl Dedup {
                 let slots = (part.len().max(8) * 8 / 7).next_power_of_two();
                 part.sort_unstable_by_key(|(fp, _)| *fp as usize & (slots - 1));
                 for (fp, row) in part {
-                    let entry = DedupEntry {
-                        fp: [(fp >> 32) as u32, fp as u32],
-                        row,
-                    };
-                    table.insert_unique(fp, entry, DedupEntry::fingerprint);
+                    table.insert_unique(fp, DedupEntry::new(fp, row), DedupEntry::fingerprint);
                 }
                 table
             })
@@ -150,11 +153,11 @@ impl Dedup {
     }
 
     fn insert(&mut self, fp: Fingerprint, row: u32) {
-        let entry = DedupEntry {
-            fp: [(fp >> 32) as u32, fp as u32],
-            row,
-        };
-        self.shards[shard_of(fp)].insert_unique(fp, entry, DedupEntry::fingerprint);
+        self.shards[shard_of(fp)].insert_unique(
+            fp,
+            DedupEntry::new(fp, row),
+            DedupEntry::fingerprint,
+        );
     }
 
     /// Reads the table where each fingerprint would be, to bring those lines into cache.
@@ -179,10 +182,7 @@ impl Dedup {
         ) {
             hashbrown::hash_table::Entry::Occupied(_) => false,
             hashbrown::hash_table::Entry::Vacant(slot) => {
-                slot.insert(DedupEntry {
-                    fp: [(fp >> 32) as u32, fp as u32],
-                    row,
-                });
+                slot.insert(DedupEntry::new(fp, row));
                 true
             }
         }
