@@ -131,16 +131,6 @@ pub fn open_segment(path: &Path, first_seq: u64, writable: bool) -> Result<Segme
     })
 }
 
-/// Encodes one batch frame. Returns the frame bytes and, per record, the offset of its record
-/// header relative to the frame start.
-pub fn encode_frame(
-    first_seq: u64,
-    received_ms: i64,
-    docs: &[(&str, [u8; 32])],
-) -> (Vec<u8>, Vec<u32>) {
-    UnsequencedFrame::encode(received_ms, docs).sequence(first_seq)
-}
-
 /// A batch frame encoded and checksummed but for its first sequence number, the one part that
 /// depends on the log's state: appenders encode outside the writer lock and only
 /// [`UnsequencedFrame::sequence`] runs under it.
@@ -187,7 +177,7 @@ impl UnsequencedFrame {
     }
 
     /// The finished frame, its records numbered from `first_seq`, and each record header's
-    /// offset in it.
+    /// offset from the frame's start.
     pub fn sequence(mut self, first_seq: u64) -> (Vec<u8>, Vec<u32>) {
         let seq_at = FRAME_HEADER_LEN..FRAME_HEADER_LEN + 8;
         self.bytes[seq_at.clone()].copy_from_slice(&first_seq.to_le_bytes());
@@ -655,7 +645,7 @@ mod tests {
                 })
                 .collect();
             let first_seq = 1 + (frame * per_frame) as u64;
-            let (bytes, offsets) = encode_frame(first_seq, 0, &hashed);
+            let (bytes, offsets) = UnsequencedFrame::encode(0, &hashed).sequence(first_seq);
             (&*segment.file).write_all(&bytes).unwrap();
             for (i, o) in offsets.into_iter().enumerate() {
                 records.push(RunRecord {
