@@ -19,19 +19,20 @@
 //! far and hands those batches to the publisher thread, which adds them to the index in
 //! sequence order and wakes their appenders. So N concurrent appenders cost one sync, the next
 //! group's sync overlaps this group's indexing, and an event becomes visible to searches only
-//! once it is durable.
+//! once it is durable. Full blocks are sealed (merged, given posting lists, persisted) by a
+//! sealer thread afterwards: no append waits for a seal.
 //!
 //! Syncs run on a thread of their own, not on an appender's, because appenders may run at a
 //! lower priority (the server's ingest lane): a starved appender leading the sync held up
 //! every waiter behind it, the record a search writes about itself included. Under 260k–290k
 //! events/s of HTTP ingest (`http_load`, 2 cores) that record waited 10–11 ms (median) and
 //! 49–55 ms (p99) for durability, while each `fdatasync` took 1.6 ms and 12 ms; with the sync
-//! thread it waits 4–6 ms and 28–38 ms. Full blocks are sealed (merged, given
-//! posting lists, persisted) by a sealer thread afterwards: no append waits for a seal.
+//! thread it waits 4–6 ms and 28–38 ms.
 //!
 //! Threads per open store: `trail-sync` (syncs written frames), `trail-publish` (indexes synced
 //! groups), `trail-seal` (seals full blocks), `trail-warm` (derived indexes of sealed blocks).
-//! They run at the priority of the thread that opened the store. Each ends when the store is dropped.
+//! They run at the priority of the thread that opened the store; each ends when the store is
+//! dropped.
 //!
 //! Recovery: open loads the persisted index blocks, then replays the log after them, checking
 //! every frame; a torn final frame is truncated away, anything else malformed is reported with
@@ -1010,10 +1011,7 @@ impl EmbeddedStore {
         #[cfg(test)]
         tests::SYNCS_LED_HERE.with(|led| led.set(led.get() + 1));
         self.inner.synced_lsn.store(target, Ordering::Release);
-        {
-            let _progress = self.inner.progress_lock.lock();
-            self.inner.synced.notify_all();
-        }
+        self.notify(&self.inner.synced);
         let group = SyncedGroup { target, batches };
         // Sent while `sync_lock` is held, so groups reach the publisher in sync order.
         if let Some(group) = hand_over(&self.inner.publish_queue, group) {
@@ -1059,8 +1057,13 @@ impl EmbeddedStore {
     }
 
     fn notify_progress(&self) {
+        self.notify(&self.inner.progress);
+    }
+
+    /// Wakes the threads waiting on `signal` (which waits with `progress_lock`).
+    fn notify(&self, signal: &parking_lot::Condvar) {
         let _progress = self.inner.progress_lock.lock();
-        self.inner.progress.notify_all();
+        signal.notify_all();
     }
 
     /// Adds durable batches to the index, in sequence order, and hands full blocks to the
