@@ -20,7 +20,8 @@
 //! dashboard is paced instead; with a rate, each client sends query `k` at
 //! `start + k / rate`, and its latency counts from that scheduled moment, so a server that
 //! stalls is charged for the queries that waited (no coordinated omission).
-//! Prints ingest events/s, per-query p50/p99 and error counts; writes
+//! Prints ingest events/s, per-query p50/p99, error counts and the percentiles of each phase the
+//! server reports for its searches in `Server-Timing` headers; writes
 //! `target/trail-bench/http_load.json`.
 
 use std::io::{BufRead, BufReader};
@@ -60,6 +61,19 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
         return f64::NAN;
     }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The phases of a response's `Server-Timing` headers (`name;dur=ms, ...`), in milliseconds.
+fn server_timings(response: &ureq::Response) -> Vec<(String, f64)> {
+    response
+        .all("server-timing")
+        .iter()
+        .flat_map(|value| value.split(','))
+        .filter_map(|entry| {
+            let (name, dur) = entry.trim().split_once(";dur=")?;
+            Some((name.to_string(), dur.parse().ok()?))
+        })
+        .collect()
 }
 
 struct Server(Child);
@@ -223,6 +237,8 @@ fn main() {
     let stored = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let latencies: Arc<Mutex<Vec<(usize, f64)>>> = Arc::default();
+    // Each search's phases as the server timed them (`Server-Timing`): (phase, ms).
+    let search_phases: Arc<Mutex<Vec<(String, f64)>>> = Arc::default();
     let start = Instant::now();
     let mut handles = Vec::new();
     for key in &keys[..ingesters] {
@@ -258,7 +274,7 @@ fn main() {
         }));
     }
     for (t, key) in keys[ingesters..].iter().enumerate() {
-        let (agent, base, key, queries, errors, stop, lat) = (
+        let (agent, base, key, queries, errors, stop, lat, phases) = (
             agent.clone(),
             base.clone(),
             key.clone(),
@@ -266,6 +282,7 @@ fn main() {
             errors.clone(),
             stop.clone(),
             latencies.clone(),
+            search_phases.clone(),
         );
         handles.push(std::thread::spawn(move || {
             let mut i = t;
@@ -280,15 +297,19 @@ fn main() {
                 } else {
                     Instant::now()
                 };
-                let ok = agent
+                let answer = agent
                     .get(&format!("{base}/audit?{}", queries[qi].1))
                     .set("Authorization", &key)
                     .call()
-                    .map(|r| r.into_string().is_ok())
-                    .unwrap_or(false);
+                    .ok()
+                    .and_then(|r| {
+                        let timings = server_timings(&r);
+                        r.into_string().ok().map(|_| timings)
+                    });
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
-                if ok {
+                if let Some(timings) = answer {
                     lat.lock().unwrap().push((qi, ms));
+                    phases.lock().unwrap().extend(timings);
                 } else {
                     errors.fetch_add(1, Ordering::Relaxed);
                 }
@@ -348,7 +369,29 @@ fn main() {
         percentile(&all, 0.5),
         percentile(&all, 0.99)
     );
-    let out = json!({"query_rate_per_client": query_rate, "seconds": ingest_elapsed, "stored": stored, "events_per_s": stored as f64 / ingest_elapsed, "errors": errors.load(Ordering::Relaxed), "queries": rows, "p50_ms": percentile(&all, 0.5), "p99_ms": percentile(&all, 0.99)});
+    let phases = search_phases.lock().unwrap().clone();
+    let mut phase_names: Vec<&str> = phases.iter().map(|(n, _)| n.as_str()).collect();
+    phase_names.sort_unstable();
+    phase_names.dedup();
+    println!("\nWhere the searches' time went inside the server (`Server-Timing`):\n");
+    println!("| phase | p50 ms | p90 ms | p99 ms |\n|---|---:|---:|---:|");
+    let mut phase_rows = Vec::new();
+    for name in phase_names {
+        let mut v: Vec<f64> = phases
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, ms)| *ms)
+            .collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let (p50, p90, p99) = (
+            percentile(&v, 0.5),
+            percentile(&v, 0.9),
+            percentile(&v, 0.99),
+        );
+        println!("| {name} | {p50:.1} | {p90:.1} | {p99:.1} |");
+        phase_rows.push(json!({"phase": name, "p50_ms": p50, "p90_ms": p90, "p99_ms": p99}));
+    }
+    let out = json!({"phases": phase_rows, "query_rate_per_client": query_rate, "seconds": ingest_elapsed, "stored": stored, "events_per_s": stored as f64 / ingest_elapsed, "errors": errors.load(Ordering::Relaxed), "queries": rows, "p50_ms": percentile(&all, 0.5), "p99_ms": percentile(&all, 0.99)});
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/trail-bench");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(

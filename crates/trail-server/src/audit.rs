@@ -32,6 +32,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::params::{parse_audit_query, parse_page};
 use crate::selfaudit::{Draft, SELF_AUDIT_RECORD_TYPES};
+use crate::timing::Phases;
 use crate::SharedState;
 
 /// The answer of `GET /audit`.
@@ -249,21 +250,27 @@ pub(crate) fn query_draft(endpoint: &str, query: &str, result_count: Option<u64>
         .with("resultCount", result_count.map_or(Value::Null, Value::from))
 }
 
+/// Answers `query` and durably records that the caller ran it; `phases` gets `search` (the
+/// store's answer), `render` (hits as legacy records) and `audit` (the durable record).
 async fn answer_and_audit(
     shared: &SharedState,
     caller: &Caller,
     endpoint: &str,
     raw_query: &str,
     query: SearchQuery,
+    phases: &mut Phases,
 ) -> Result<AuditResponse, ApiError> {
     let scope = query.scope.clone();
     let answer = shared.app.store.search(query).await?;
+    phases.lap("search");
     let response = AuditResponse::from_answer(answer)?;
+    phases.lap("render");
     let mut draft = query_draft(endpoint, raw_query, Some(response.count));
     if let Some(owned) = scope {
         draft = draft.with("scope", owned);
     }
     shared.record_read(&caller.ctx, vec![draft]).await?;
+    phases.lap("audit");
     Ok(response)
 }
 
@@ -281,14 +288,15 @@ pub async fn search(
     State(shared): State<SharedState>,
     caller: Caller,
     RawQuery(raw): RawQuery,
-) -> Result<Json<AuditResponse>, ApiError> {
+) -> Result<(Phases, Json<AuditResponse>), ApiError> {
+    let mut phases = Phases::start();
     let raw = raw.unwrap_or_default();
     let mut query = parse_audit_query(&raw)?;
     query.scope = scope_of(&shared, &caller, "/audit").await?;
     shared.see_own_reads(&caller, Some(&query)).await?;
-    answer_and_audit(&shared, &caller, "/audit", &raw, query)
-        .await
-        .map(Json)
+    phases.lap("own");
+    let response = answer_and_audit(&shared, &caller, "/audit", &raw, query, &mut phases).await?;
+    Ok((phases, Json(response)))
 }
 
 /// One audit record by its id (Immuta's `GET /audit/{recordId}`).
@@ -338,7 +346,8 @@ pub async fn key_activity(
     State(shared): State<SharedState>,
     caller: Caller,
     RawQuery(raw): RawQuery,
-) -> Result<Json<AuditResponse>, ApiError> {
+) -> Result<(Phases, Json<AuditResponse>), ApiError> {
+    let mut phases = Phases::start();
     let raw = raw.unwrap_or_default();
     let (offset, size) = parse_page(&raw)?;
     let query = SearchQuery {
@@ -349,9 +358,10 @@ pub async fn key_activity(
         ..SearchQuery::new()
     };
     shared.see_own_reads(&caller, Some(&query)).await?;
-    answer_and_audit(&shared, &caller, "/audit/apikey/activity", &raw, query)
-        .await
-        .map(Json)
+    phases.lap("own");
+    let endpoint = "/audit/apikey/activity";
+    let response = answer_and_audit(&shared, &caller, endpoint, &raw, query, &mut phases).await?;
+    Ok((phases, Json(response)))
 }
 
 /// The answer of `GET /audit/queries/dataSource/{dataSourceId}/mine`.

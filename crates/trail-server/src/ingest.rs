@@ -40,6 +40,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::timing::Phases;
 use crate::SharedState;
 
 /// What `POST /v1/events` stored.
@@ -84,10 +85,12 @@ pub async fn ingest(
     caller: Caller,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<IngestResponse>, ApiError> {
+) -> Result<(Phases, Json<IngestResponse>), ApiError> {
+    let mut phases = Phases::start();
     caller.require(Permission::Ingest, "writing events")?;
     let limit = shared.app.config.max_body_bytes;
     let bytes = read_body(&headers, body, limit).await?;
+    phases.lap("body");
     let ndjson = is_ndjson(&headers);
     let accept_unknown = shared.app.config.accept_unknown_event_types;
     let store = shared.app.store.clone();
@@ -101,13 +104,17 @@ pub async fn ingest(
             Ok((store.append(batch).await?, unknown))
         })
         .await?;
-    Ok(Json(IngestResponse {
-        stored: report.stored,
-        duplicates: report.duplicates,
-        first_seq: report.stored_seqs().min(),
-        last_seq: report.stored_seqs().max(),
-        unknown_event_types: (unknown > 0).then_some(unknown as u64),
-    }))
+    phases.lap("store");
+    Ok((
+        phases,
+        Json(IngestResponse {
+            stored: report.stored,
+            duplicates: report.duplicates,
+            first_seq: report.stored_seqs().min(),
+            last_seq: report.stored_seqs().max(),
+            unknown_event_types: (unknown > 0).then_some(unknown as u64),
+        }),
+    ))
 }
 
 fn is_ndjson(headers: &HeaderMap) -> bool {

@@ -23,6 +23,7 @@
 //! - `export_configs`: `/v1/export-configs` (scheduled exports, run by `trail-export`).
 //! - `export`: `GET /v1/export`, the streaming, resumable export with its trailer.
 //! - `selfaudit`: the UAM events Trail writes about itself.
+//! - `timing`: `Server-Timing` headers (each phase's milliseconds, and every request's total).
 //! - [`openapi`]: the generated OpenAPI document.
 
 mod admin;
@@ -40,6 +41,7 @@ mod ingest_lane;
 pub mod openapi;
 mod params;
 mod selfaudit;
+mod timing;
 pub use selfaudit::LocalAudit;
 
 use std::future::Future;
@@ -292,6 +294,10 @@ async fn request_context(mut req: Request, next: Next) -> Response {
                 .is_some_and(|v| v.as_bytes() != b"0"));
     let started = Instant::now();
     let mut resp = next.run(req).await;
+    let took = started.elapsed();
+    if let Ok(v) = HeaderValue::from_str(&timing::entry("total", took)) {
+        resp.headers_mut().append(timing::SERVER_TIMING.clone(), v);
+    }
     // A request refused before its body was read (bad key, bad encoding) leaves the rest of
     // the body unread; hyper then drops the connection after the response. Saying so lets a
     // pooling client open a new connection instead of reusing a closing one.
@@ -303,7 +309,7 @@ async fn request_context(mut req: Request, next: Next) -> Response {
         %method,
         path,
         status = resp.status().as_u16(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
+        elapsed_ms = took.as_millis() as u64,
         request_id = id,
         "request"
     );

@@ -160,6 +160,51 @@ fn unknown_routes_and_methods_get_json_errors_and_every_response_a_request_id() 
     assert_eq!(r.header("x-request-id"), Some("abc-123"));
 }
 
+/// The phases named in a `Server-Timing` value, each with its milliseconds.
+fn server_timing(value: &str) -> Vec<(String, f64)> {
+    value
+        .split(',')
+        .map(|entry| {
+            let (name, dur) = entry.trim().split_once(";dur=").expect("name;dur=ms");
+            (name.to_string(), dur.parse().expect("milliseconds"))
+        })
+        .collect()
+}
+
+#[test]
+fn responses_say_their_server_time_and_searches_each_phase_in_server_timing() {
+    let s = start();
+    load_fixture(&s, 20);
+    let r = s.call("GET", "/healthz", None, &[], None);
+    let phases = server_timing(r.header("server-timing").expect("Server-Timing"));
+    assert_eq!(phases.len(), 1);
+    assert_eq!(phases[0].0, "total");
+
+    let r = s.get("/audit?size=5", &s.admin_key.clone());
+    assert_eq!(r.status, 200);
+    let phases = server_timing(r.header("server-timing").expect("Server-Timing"));
+    let names: Vec<&str> = phases.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["own", "search", "render", "audit", "total"]);
+    let total = phases.last().unwrap().1;
+    let parts: f64 = phases[..4].iter().map(|(_, ms)| ms).sum();
+    assert!(
+        phases.iter().all(|(_, ms)| *ms >= 0.0) && parts <= total + 0.01,
+        "the phases fit in the total: {phases:?}"
+    );
+
+    let r = s.call(
+        "POST",
+        "/v1/events",
+        Some(&s.admin_key.clone()),
+        &[("Content-Type", "application/json")],
+        Some(fixture(1)[0].doc().to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let phases = server_timing(r.header("server-timing").expect("Server-Timing"));
+    let names: Vec<&str> = phases.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["body", "store", "total"]);
+}
+
 #[test]
 fn graceful_shutdown_closes_the_store_so_it_reopens_with_every_acknowledged_event() {
     let s = start_with(ServerConfig::default());

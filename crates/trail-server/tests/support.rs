@@ -205,11 +205,13 @@ impl TestServer {
             Err(e) => panic!("{method} {path}: {e}"),
         };
         let status = resp.status();
-        let headers = resp
-            .headers_names()
+        // A header sent several times is one value, its parts joined by ", " (RFC 9110 5.3).
+        let mut names = resp.headers_names();
+        names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        let headers = names
             .into_iter()
             .map(|n| {
-                let v = resp.header(&n).unwrap_or("").to_string();
+                let v = resp.all(&n).join(", ");
                 (n, v)
             })
             .collect();
