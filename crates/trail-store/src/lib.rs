@@ -165,10 +165,10 @@ pub trait AuditStore: Send + Sync {
     /// [`AuditStore::append`] that may return before searches see the batch: it is durable
     /// and atomic all the same, and becomes visible, in sequence order, moments later.
     ///
-    /// For writes nobody reads back at once, made while someone waits: Trail's records of its
-    /// own searches. The embedded store then waits for its `fdatasync` only, not for indexing
-    /// the bulk ingest batches synced in the same group. A backend whose commit makes a write
-    /// visible anyway (PostgreSQL) keeps this default.
+    /// For small writes nobody reads back at once, made while someone waits: Trail's records
+    /// of its own searches. The embedded store commits them ahead of the bulk appends waiting
+    /// for its writer lock and syncs them at once, without waiting for indexing. A backend
+    /// whose commit makes a write visible anyway (PostgreSQL) keeps this default.
     async fn append_without_visibility_wait(
         &self,
         batch: Vec<NewEvent>,

@@ -58,12 +58,18 @@ fn crash_writer_child() {
         // A client retrying the previous round's first batch: stored at most once.
         store.append_blocking(batch(round - 1, 0, 0)).unwrap();
     }
-    let threads: Vec<_> = (0..3)
+    // Threads 0 to 2 append in bulk; thread 3 as Trail records its searches (the urgent path,
+    // committed by whichever thread holds the writer lock and synced by the appender itself).
+    let threads: Vec<_> = (0..4)
         .map(|t| {
             let s = store.clone();
             std::thread::spawn(move || {
                 for n in 0.. {
-                    s.append_blocking(batch(round, t, n)).unwrap();
+                    if t == 3 {
+                        s.append_durable_blocking(batch(round, t, n)).unwrap();
+                    } else {
+                        s.append_blocking(batch(round, t, n)).unwrap();
+                    }
                     let mut out = std::io::stdout().lock();
                     writeln!(out, "ACK r{round}-t{t}-b{n}-s{}", batch_size(round, t, n)).unwrap();
                     out.flush().unwrap();
