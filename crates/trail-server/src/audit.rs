@@ -290,6 +290,7 @@ pub async fn search(
     RawQuery(raw): RawQuery,
 ) -> Result<(Phases, Json<AuditResponse>), ApiError> {
     let mut phases = Phases::start();
+    phases.before("auth", caller.authenticated_in);
     let raw = raw.unwrap_or_default();
     let mut query = parse_audit_query(&raw)?;
     query.scope = scope_of(&shared, &caller, "/audit").await?;
@@ -348,6 +349,7 @@ pub async fn key_activity(
     RawQuery(raw): RawQuery,
 ) -> Result<(Phases, Json<AuditResponse>), ApiError> {
     let mut phases = Phases::start();
+    phases.before("auth", caller.authenticated_in);
     let raw = raw.unwrap_or_default();
     let (offset, size) = parse_page(&raw)?;
     let query = SearchQuery {

@@ -37,6 +37,8 @@ pub struct Caller {
     pub user: User,
     pub key: ApiKeyInfo,
     pub ctx: Context,
+    /// How long finding the key took (the `auth` phase of `Server-Timing`).
+    pub authenticated_in: std::time::Duration,
 }
 
 impl Caller {
@@ -89,6 +91,7 @@ impl FromRequestParts<SharedState> for Caller {
         parts: &mut Parts,
         shared: &SharedState,
     ) -> Result<Caller, ApiError> {
+        let started = std::time::Instant::now();
         let (ip, request_id) = request_context(parts);
         let header = parts.headers.get(AUTHORIZATION);
         let key = header
@@ -108,6 +111,7 @@ impl FromRequestParts<SharedState> for Caller {
                         },
                         user,
                         key,
+                        authenticated_in: started.elapsed(),
                     })
                 }
                 None => "the API key is unknown or revoked",

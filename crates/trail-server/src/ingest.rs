@@ -87,6 +87,7 @@ pub async fn ingest(
     body: Body,
 ) -> Result<(Phases, Json<IngestResponse>), ApiError> {
     let mut phases = Phases::start();
+    phases.before("auth", caller.authenticated_in);
     caller.require(Permission::Ingest, "writing events")?;
     let limit = shared.app.config.max_body_bytes;
     let bytes = read_body(&headers, body, limit).await?;

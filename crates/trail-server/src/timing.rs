@@ -31,6 +31,12 @@ impl Phases {
         }
     }
 
+    /// Records a phase that ended before this timing started (authentication, timed by the
+    /// extractor that did it).
+    pub(crate) fn before(&mut self, name: &'static str, took: Duration) {
+        self.laps.push((name, took));
+    }
+
     /// Ends the phase `name` now; the next one starts.
     pub(crate) fn lap(&mut self, name: &'static str) {
         let now = Instant::now();
