@@ -18,6 +18,7 @@ fn options() -> EmbeddedOptions {
     EmbeddedOptions {
         max_segment_bytes: 1 << 20,
         block_rows: 1024,
+        ..EmbeddedOptions::default()
     }
 }
 

@@ -59,6 +59,7 @@ pub fn small_options() -> EmbeddedOptions {
     EmbeddedOptions {
         max_segment_bytes: 16 << 10,
         block_rows: 64,
+        ..EmbeddedOptions::default()
     }
 }
 

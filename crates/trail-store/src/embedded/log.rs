@@ -189,6 +189,61 @@ impl UnsequencedFrame {
     }
 }
 
+/// A whole frame decoded from memory (see [`decode_frame`]).
+pub struct DecodedFrame {
+    /// The frame's length in bytes.
+    pub len: usize,
+    pub first_seq: u64,
+    pub received_ms: i64,
+    pub documents: Vec<String>,
+}
+
+/// Decodes the frame at the start of `buf`: `None` unless its magic, length, CRC-32 and record
+/// layout are all sound and every document is UTF-8 (so torn or stale bytes give `None`).
+pub fn decode_frame(buf: &[u8]) -> Option<DecodedFrame> {
+    let header: &[u8; FRAME_HEADER_LEN] = buf.get(..FRAME_HEADER_LEN)?.try_into().ok()?;
+    let FrameHeader {
+        magic,
+        body_len,
+        crc,
+    } = FrameHeader::decode(header);
+    let body_len = body_len as usize;
+    if magic != FRAME_MAGIC || !(BODY_FIXED_LEN..=MAX_FRAME_BYTES).contains(&body_len) {
+        return None;
+    }
+    let body = buf.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + body_len)?;
+    if crc32fast::hash(body) != crc {
+        return None;
+    }
+    let word = |at: usize| -> Option<[u8; 8]> { body.get(at..at + 8)?.try_into().ok() };
+    let first_seq = u64::from_le_bytes(word(0)?);
+    let count = u32::from_le_bytes(body.get(8..12)?.try_into().ok()?);
+    let received_ms = i64::from_le_bytes(word(12)?);
+    let mut documents = Vec::with_capacity(count.min(1 << 16) as usize);
+    let mut at = BODY_FIXED_LEN;
+    for _ in 0..count {
+        let len = u32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?) as usize;
+        let start = at + RECORD_HEADER_LEN;
+        let doc = body.get(start..start.checked_add(len)?)?;
+        documents.push(String::from_utf8(doc.to_vec()).ok()?);
+        at = start + len;
+    }
+    (at == body.len()).then_some(DecodedFrame {
+        len: FRAME_HEADER_LEN + body_len,
+        first_seq,
+        received_ms,
+        documents,
+    })
+}
+
+/// The document of the record whose header is at `offset` in `frame` (a frame in memory, not
+/// yet written), if the frame holds a record there.
+pub fn document_in_frame(frame: &[u8], offset: usize) -> Option<&str> {
+    let len = u32::from_le_bytes(frame.get(offset..offset + 4)?.try_into().ok()?) as usize;
+    let start = offset + RECORD_HEADER_LEN;
+    std::str::from_utf8(frame.get(start..start.checked_add(len)?)?).ok()
+}
+
 /// Reads one record at `offset`, checking its SHA-256.
 pub fn read_record(segment: &Segment, offset: u32) -> Result<RecordBytes, StoreError> {
     let mut one = read_run(segment, &[offset])?;
@@ -678,6 +733,31 @@ mod tests {
             assert_eq!(stored_crc, crc32fast::hash(&bytes[12..]), "seq {first_seq}");
             assert_eq!(offsets, vec![32, 32 + 36 + 10]);
         }
+    }
+
+    #[test]
+    fn a_frame_decodes_from_memory_and_any_damage_or_truncation_gives_none() {
+        let docs = [(r#"{"id":"a"}"#, [1u8; 32]), ("{}", [2u8; 32])];
+        let (mut bytes, offsets) = UnsequencedFrame::encode(5, &docs).sequence(42);
+        bytes.extend_from_slice(b"trailing bytes of whatever comes next");
+        let frame = decode_frame(&bytes).expect("a sound frame");
+        assert_eq!(
+            (frame.len, frame.first_seq, frame.received_ms),
+            (bytes.len() - 37, 42, 5)
+        );
+        assert_eq!(frame.documents, [r#"{"id":"a"}"#, "{}"]);
+        assert_eq!(
+            document_in_frame(&bytes, offsets[1] as usize),
+            Some("{}"),
+            "a record read from a frame in memory"
+        );
+        assert!(decode_frame(&bytes[..frame.len - 1]).is_none(), "truncated");
+        for at in [0, 5, 9, 14, 40, frame.len - 1] {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x20;
+            assert!(decode_frame(&damaged).is_none(), "byte {at} flipped");
+        }
+        assert!(decode_frame(&[0u8; 64]).is_none(), "zeroes");
     }
 
     #[test]
