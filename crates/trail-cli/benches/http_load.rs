@@ -14,7 +14,11 @@
 //! `TRAIL_LOAD_SETTLE_S` (default 5: seconds between the server's readiness and the first
 //! request, in which it prepares its sealed blocks as a long-running server has),
 //! `TRAIL_LOAD_QUERY_RATE` (queries per second per query client; default 0, a closed loop in
-//! which each client sends its next query as soon as the last is answered).
+//! which each client sends its next query as soon as the last is answered),
+//! `TRAIL_LOAD_WARMUP` (default 1: times each query client's key runs the suite before the
+//! clock starts, as a long-running server has answered such searches before; 0 measures a
+//! cold start, whose first searches read their hits from disk and whose first request of each
+//! key reads it from the metadata store).
 //!
 //! A closed loop is the harshest load: searches take all the CPU they can get. An auditors'
 //! dashboard is paced instead; with a rate, each client sends query `k` at
@@ -235,6 +239,17 @@ fn main() {
             )
         })
         .collect();
+    let warmup: usize = env_or("TRAIL_LOAD_WARMUP", 1);
+    for key in &keys[ingesters..] {
+        for (_, params) in queries.iter().cycle().take(warmup * queries.len()) {
+            let answer = agent
+                .get(&format!("{base}/audit?{params}"))
+                .set("Authorization", key)
+                .call()
+                .expect("a warm-up search failed");
+            answer.into_string().expect("a warm-up answer");
+        }
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let next_batch = Arc::new(AtomicUsize::new(0));

@@ -52,11 +52,14 @@ pub struct ServeArgs {
     /// ingest answer) instead of refusing them [default: false].
     #[arg(long, env = "TRAIL_ACCEPT_UNKNOWN_EVENT_TYPES", num_args = 0..=1, default_missing_value = "true")]
     accept_unknown_event_types: Option<bool>,
-    /// How much lower the scheduling priority of ingest work is than the service's: the nice
-    /// value (0-19) added to the threads that parse and append posted events, so that searches
-    /// get the CPU first on a busy machine; 0 turns this off (Linux only) [default: 10].
-    #[arg(long, env = "TRAIL_INGEST_NICE", value_parser = clap::value_parser!(u8).range(0..=19))]
-    ingest_nice: Option<u8>,
+    /// How the threads that parse and append posted events are scheduled, so that searches get
+    /// the CPU first on a busy machine (Linux only): `idle` (SCHED_IDLE: only when nothing else
+    /// wants the CPU; ingest may stall while searches or exports keep every core busy), or a
+    /// nice value from 1 to 19 added to the service's (a share of the CPU even then), or 0 (the
+    /// service's priority) [default: idle].
+    #[arg(long, env = "TRAIL_INGEST_PRIORITY")]
+    #[serde(default, deserialize_with = "priority_from_toml")]
+    ingest_priority: Option<trail_server::IngestPriority>,
 }
 
 impl ServeArgs {
@@ -81,9 +84,26 @@ impl ServeArgs {
             accept_unknown_event_types: self
                 .accept_unknown_event_types
                 .or(file.accept_unknown_event_types),
-            ingest_nice: self.ingest_nice.or(file.ingest_nice),
+            ingest_priority: self.ingest_priority.or(file.ingest_priority),
         })
     }
+}
+
+/// `ingest-priority` in the TOML file: `"idle"` or a nice value, as a string or a number.
+fn priority_from_toml<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<trail_server::IngestPriority>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Text(String),
+        Number(i64),
+    }
+    let text = match Given::deserialize(d)? {
+        Given::Text(text) => text,
+        Given::Number(n) => n.to_string(),
+    };
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 fn init_logging(format: &str) -> Result<()> {
@@ -116,11 +136,12 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let ingest_priority = args.ingest_priority.unwrap_or_default();
     let crate::Stores {
         embedded: store,
         audit,
         meta,
-    } = crate::stores(&store_kind, &data_dir, &runtime)?;
+    } = crate::stores(&store_kind, &data_dir, &runtime, ingest_priority)?;
     let spec = demo::DemoSpec {
         events: args.demo_events.unwrap_or(250_000),
         ..Default::default()
@@ -136,13 +157,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     if let Some(m) = args.max_body_bytes {
         config.max_body_bytes = m;
     }
-    if let Some(n) = args.ingest_nice {
-        anyhow::ensure!(
-            n <= 19,
-            "ingest-nice is {n} in the config file; use a nice value from 0 to 19"
-        );
-        config.ingest_nice = n;
-    }
+    config.ingest_priority = ingest_priority;
     if let Some(t) = &args.tenant_id {
         config.tenant_id = t.clone();
     }

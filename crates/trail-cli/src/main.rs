@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use trail_model::EventError;
 use trail_server::LocalAudit;
-use trail_store::embedded::EmbeddedStore;
+use trail_store::embedded::{EmbeddedOptions, EmbeddedStore, ThreadStart};
 use trail_store::{AuditStore, MetadataStore, NewEvent, NewUser, Permission, StoreError};
 
 use crate::config::ServeArgs;
@@ -174,7 +174,11 @@ fn main() -> Result<()> {
 }
 
 fn open(dir: &std::path::Path) -> Result<EmbeddedStore> {
-    EmbeddedStore::open(dir)
+    open_with(dir, EmbeddedOptions::default())
+}
+
+fn open_with(dir: &std::path::Path, options: EmbeddedOptions) -> Result<EmbeddedStore> {
+    EmbeddedStore::open_with(dir, options)
         .with_context(|| format!("cannot open the data directory {}", dir.display()))
 }
 
@@ -212,7 +216,9 @@ where
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let stores = stores(&dir.store, &dir.data_dir, &runtime)?;
+    // A short command: its store's indexing threads need no lowering.
+    let same = trail_server::IngestPriority::Same;
+    let stores = stores(&dir.store, &dir.data_dir, &runtime, same)?;
     runtime.block_on(action(stores.meta.as_ref(), stores.audit.as_ref()))
 }
 
@@ -289,11 +295,13 @@ pub struct Stores {
     pub meta: Arc<dyn MetadataStore>,
 }
 
-/// Store handles for the server, from the `--store` setting.
+/// Store handles for the server, from the `--store` setting. The embedded store's indexing
+/// threads take the ingest lane's priority: indexing what was ingested is ingest work.
 fn stores(
     store: &str,
     data_dir: &std::path::Path,
     runtime: &tokio::runtime::Runtime,
+    ingest_priority: trail_server::IngestPriority,
 ) -> Result<Stores> {
     if pgcli::is_postgres(store) {
         return pgcli::stores(store, runtime);
@@ -301,7 +309,11 @@ fn stores(
     if store != "embedded" {
         bail!("unsupported --store `{store}`: use `embedded` or a postgres://user:password@host:port/database URL");
     }
-    let s = open(data_dir)?;
+    let options = EmbeddedOptions {
+        indexing_thread_start: ingest_priority.thread_lowering().map(ThreadStart),
+        ..EmbeddedOptions::default()
+    };
+    let s = open_with(data_dir, options)?;
     let audit: Arc<dyn AuditStore> = Arc::new(s.clone());
     let meta: Arc<dyn MetadataStore> = Arc::new(s.metadata());
     Ok(Stores {

@@ -231,6 +231,97 @@ fn settings_come_from_flags_then_environment_then_the_toml_file() {
     );
 }
 
+/// (scheduling policy, nice value) of each thread named `name` of process `pid`, from fields
+/// 41 and 19 of its `/proc/.../stat`; waits a little for such threads to start.
+#[cfg(target_os = "linux")]
+fn threads_scheduling(pid: u32, name: &str) -> Vec<(u32, i64)> {
+    for _ in 0..100 {
+        let found = threads_scheduling_now(pid, name);
+        if !found.is_empty() {
+            return found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Vec::new()
+}
+
+/// The name of this process's main thread.
+#[cfg(target_os = "linux")]
+fn thread_name_of_this_process() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .unwrap()
+        .trim_end()
+        .to_string()
+}
+
+#[cfg(target_os = "linux")]
+fn threads_scheduling_now(pid: u32, name: &str) -> Vec<(u32, i64)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (open, close) = (stat.find('(').unwrap(), stat.rfind(')').unwrap());
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        if &stat[open + 1..close] == name {
+            found.push((fields[38].parse().unwrap(), fields[16].parse().unwrap()));
+        }
+    }
+    found
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn ingest_runs_under_sched_idle_unless_a_nice_value_is_set_and_a_bad_setting_is_named() {
+    const SCHED_IDLE: u32 = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let by_default = Served::start(&["--listen", "127.0.0.1:0"], &[], dir.path());
+    // The store's indexing threads take the lane's priority; its sync thread does not.
+    for name in ["trail-ingest", "trail-publish", "trail-seal", "trail-warm"] {
+        let threads = threads_scheduling(by_default.child.id(), name);
+        assert!(
+            !threads.is_empty() && threads.iter().all(|(policy, _)| *policy == SCHED_IDLE),
+            "{name}: {threads:?}"
+        );
+    }
+    // The server inherits this test's nice value.
+    let base = threads_scheduling_now(std::process::id(), &thread_name_of_this_process())[0].1;
+    let sync = threads_scheduling(by_default.child.id(), "trail-sync");
+    assert_eq!(sync, [(0, base)], "trail-sync at the service's priority");
+    by_default.stop();
+    std::fs::write(
+        dir.path().join("trail.toml"),
+        "listen = \"127.0.0.1:0\"\ningest-priority = 12\n",
+    )
+    .unwrap();
+    let niced = Served::start(&["--config", "trail.toml"], &[], dir.path());
+    for name in ["trail-ingest", "trail-publish"] {
+        let threads = threads_scheduling(niced.child.id(), name);
+        assert!(
+            !threads.is_empty() && threads.iter().all(|t| *t == (0, (base + 12).min(19))),
+            "{name} at nice 12 from the TOML file: {threads:?}"
+        );
+    }
+    niced.stop();
+    let (ok, out) = run(&["serve", "--ingest-priority", "25"]);
+    assert!(
+        !ok && out
+            .contains("`25` is not an ingest priority: use `idle` or a nice value from 0 to 19"),
+        "{out}"
+    );
+    std::fs::write(dir.path().join("bad.toml"), "ingest-priority = \"low\"\n").unwrap();
+    let bad = dir.path().join("bad.toml");
+    let (ok, out) = run(&["serve", "--config", bad.to_str().unwrap()]);
+    assert!(
+        !ok && out.contains("invalid config file")
+            && out.contains("`low` is not an ingest priority"),
+        "{out}"
+    );
+}
+
 #[test]
 fn import_loads_ndjson_arrays_and_immuta_downloads_and_lists_rejections() {
     let dir = tempfile::tempdir().unwrap();

@@ -59,6 +59,7 @@ use trail_store::metadata::MIN_SECRET_LEN;
 use trail_store::{AuditStore, MetadataStore, NewEvent, NewUser, Permission, StoreError};
 
 pub use error::ApiError;
+pub use ingest_lane::IngestPriority;
 
 /// Everything the service needs: the event store, the metadata store and the configuration.
 #[derive(Clone)]
@@ -83,11 +84,10 @@ pub struct ServerConfig {
     /// Store UAM events whose `auditPayload.type` the catalogue does not know (counted in the
     /// ingest answer as `unknownEventTypes`) instead of refusing them. Default false.
     pub accept_unknown_event_types: bool,
-    /// How much lower than the service's own the scheduling priority of ingest work is: the
-    /// nice value added to the threads that parse and append `POST /v1/events` batches
-    /// (Linux), so that searches get the CPU first on a busy machine. 0 to 19; 0 runs ingest
-    /// at the service's priority. Default 10.
-    pub ingest_nice: u8,
+    /// How the threads that parse and append `POST /v1/events` batches are scheduled against
+    /// searches (Linux): under `SCHED_IDLE` (the default), a nice value below the service's,
+    /// or at its own priority. See the `ingest_lane` module.
+    pub ingest_priority: IngestPriority,
 }
 
 impl Default for ServerConfig {
@@ -97,7 +97,7 @@ impl Default for ServerConfig {
             failed_auth_audit_per_minute: 10,
             tenant_id: "trail".to_string(),
             accept_unknown_event_types: false,
-            ingest_nice: 10,
+            ingest_priority: IngestPriority::default(),
         }
     }
 }
@@ -193,7 +193,7 @@ pub fn router(state: AppState) -> Router {
     let shared: SharedState = Arc::new(Shared {
         failed_auth: auth::FailedAuthLimiter::new(state.config.failed_auth_audit_per_minute),
         own_reads: Default::default(),
-        ingest_lane: ingest_lane::IngestLane::new(state.config.ingest_nice),
+        ingest_lane: ingest_lane::IngestLane::new(state.config.ingest_priority),
         app: state,
     });
     Router::new()

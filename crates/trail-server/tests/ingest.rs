@@ -284,14 +284,14 @@ fn ingest_threads_at(nice: i64) -> Vec<(String, u64)> {
 }
 
 /// Parsing and appending posted events runs on the ingest lane: threads named `trail-ingest`
-/// whose nice value is the configured `ingest_nice` above the service's, and whose CPU time
+/// whose nice value is the configured `IngestPriority::Nice` above the service's, and whose CPU time
 /// grows while events are posted.
 #[cfg(target_os = "linux")]
 #[test]
 fn ingest_work_runs_on_lower_priority_threads() {
     // A value no other test server in this process uses, to tell this server's lane apart.
     let s = start_with(ServerConfig {
-        ingest_nice: 13,
+        ingest_priority: trail_server::IngestPriority::Nice(13),
         ..ServerConfig::default()
     });
     let (_, base_nice, _) = thread_stat("/proc/thread-self/stat".as_ref()).unwrap();
