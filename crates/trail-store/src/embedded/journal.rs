@@ -12,7 +12,7 @@
 //! that writing an entry overwrites blocks already allocated and its `fdatasync` has no file
 //! size or block map to commit, only the entry's page. Entries are log frames exactly as the
 //! log holds them (magic, length, CRC-32 over the numbered body), written back to back from
-//! offset 0, in the order they were numbered, under one lock. When the next one does not fit,
+//! offset 0 under one lock, in the order their appenders reach it. When the next one does not fit,
 //! the journal starts again at 0, but only once every frame in it is durable in the log;
 //! until then an urgent append waits for the log instead.
 //!

@@ -1041,19 +1041,18 @@ impl EmbeddedStore {
     }
 
     /// Appends a small batch that someone waits for (Trail's record of a search), durably,
-    /// without queueing behind bulk appends for the writer lock.
+    /// without queueing behind bulk appends.
     ///
-    /// The batch joins the urgent queue, which every holder of the writer lock empties first
-    /// (see [`EmbeddedStore::with_writer`]); while the lock is free the caller commits the
-    /// queue itself. So it waits for the rest of at most one bulk append's stretch under the
-    /// lock, not for every appender queued on it. It then syncs the segment holding its frame
-    /// on its own thread, which also makes every frame before it durable, instead of waiting
-    /// for the sync thread's current `fdatasync` and the next one. Like
-    /// [`Reach::Durable`], it does not wait for indexing.
-    ///
-    /// Under 350k events/s of HTTP ingest (`http_load`, 8 ingest clients, 2 cores) a
-    /// search's record waited 9.6 ms (median) for the writer lock behind bulk appenders that
-    /// hold it 1.8 ms each (p99 12 ms: they run at a low priority and are preempted).
+    /// The batch joins the urgent queue, which every holder of the writer lock numbers first
+    /// (see [`EmbeddedStore::with_writer`]); while the lock is free the caller numbers the
+    /// queue itself. So it waits for the rest of at most one bulk append's numbering, not for
+    /// every appender queued on the lock: under 350k events/s of HTTP ingest (`http_load`, 8
+    /// ingest clients, 2 cores) a search's record had waited 9.6 ms (median) for the lock
+    /// behind bulk appenders holding it 1.8 ms each. Its frame is then written to the urgent
+    /// journal and synced (see `journal`), so it does not wait for the bulk frames numbered
+    /// before it to be written to the log either; the log gets it in its turn. Nor does it
+    /// wait for indexing. When the journal cannot take the frame (too large, or full of
+    /// frames the log has not synced yet) it waits for the log instead.
     fn append_urgent(&self, batch: Vec<NewEvent>) -> Result<AppendReport, StoreError> {
         let prepared = PreparedAppend::new(batch)?;
         let repeat_of = prepared.repeat_of.clone();
@@ -2029,10 +2028,9 @@ mod tests {
         );
     }
 
-    /// A bulk appender may run at a lower priority than the store (the server's ingest lane);
-    /// if it led a sync, every waiter behind it would wait for it to be scheduled. (An urgent
-    /// appender syncs its own frame instead of waiting for the sync thread: it is the one
-    /// someone waits for.)
+    /// An appender may run at a lower priority than the store (the server's ingest lane); if
+    /// it led a sync, every waiter behind it would wait for it to be scheduled. (An urgent
+    /// appender syncs the urgent journal, not the log.)
     #[test]
     fn appenders_leave_log_syncs_to_the_sync_thread() {
         let dir = tempfile::tempdir().unwrap();
