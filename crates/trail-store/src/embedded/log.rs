@@ -26,6 +26,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Write};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -215,23 +216,16 @@ pub fn decode_frame(buf: &[u8]) -> Option<DecodedFrame> {
     if crc32fast::hash(body) != crc {
         return None;
     }
-    let word = |at: usize| -> Option<[u8; 8]> { body.get(at..at + 8)?.try_into().ok() };
-    let first_seq = u64::from_le_bytes(word(0)?);
-    let count = u32::from_le_bytes(body.get(8..12)?.try_into().ok()?);
-    let received_ms = i64::from_le_bytes(word(12)?);
-    let mut documents = Vec::with_capacity(count.min(1 << 16) as usize);
-    let mut at = BODY_FIXED_LEN;
-    for _ in 0..count {
-        let len = u32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?) as usize;
-        let start = at + RECORD_HEADER_LEN;
-        let doc = body.get(start..start.checked_add(len)?)?;
-        documents.push(String::from_utf8(doc.to_vec()).ok()?);
-        at = start + len;
-    }
-    (at == body.len()).then_some(DecodedFrame {
+    let prefix = BodyPrefix::of(body);
+    let documents = record_spans(body, prefix.count)
+        .ok()?
+        .into_iter()
+        .map(|(_, doc)| String::from_utf8(body[doc].to_vec()).ok())
+        .collect::<Option<Vec<String>>>()?;
+    Some(DecodedFrame {
         len: FRAME_HEADER_LEN + body_len,
-        first_seq,
-        received_ms,
+        first_seq: prefix.first_seq,
+        received_ms: prefix.received_ms,
         documents,
     })
 }
@@ -239,9 +233,54 @@ pub fn decode_frame(buf: &[u8]) -> Option<DecodedFrame> {
 /// The document of the record whose header is at `offset` in `frame` (a frame in memory, not
 /// yet written), if the frame holds a record there.
 pub fn document_in_frame(frame: &[u8], offset: usize) -> Option<&str> {
-    let len = u32::from_le_bytes(frame.get(offset..offset + 4)?.try_into().ok()?) as usize;
-    let start = offset + RECORD_HEADER_LEN;
-    std::str::from_utf8(frame.get(start..start.checked_add(len)?)?).ok()
+    std::str::from_utf8(&frame[document_range(frame, offset)?]).ok()
+}
+
+/// The fixed part of a frame's body, before its records.
+struct BodyPrefix {
+    first_seq: u64,
+    count: u32,
+    received_ms: i64,
+}
+
+impl BodyPrefix {
+    /// Reads it from `body`, which its frame's length check made at least [`BODY_FIXED_LEN`]
+    /// bytes long.
+    fn of(body: &[u8]) -> BodyPrefix {
+        let field = |at: usize, len: usize| &body[at..at + len];
+        BodyPrefix {
+            first_seq: u64::from_le_bytes(field(0, 8).try_into().unwrap_or_default()),
+            count: u32::from_le_bytes(field(8, 4).try_into().unwrap_or_default()),
+            received_ms: i64::from_le_bytes(field(12, 8).try_into().unwrap_or_default()),
+        }
+    }
+}
+
+/// Where the `count` records of a frame's `body` lie: each one's header offset in the body and
+/// its document's range. Fails, saying why, unless they fill the body exactly.
+fn record_spans(body: &[u8], count: u32) -> Result<Vec<(usize, Range<usize>)>, String> {
+    let mut spans = Vec::with_capacity((count as usize).min(body.len() / RECORD_HEADER_LEN));
+    let mut at = BODY_FIXED_LEN;
+    for i in 0..count {
+        let doc = document_range(body, at)
+            .ok_or_else(|| format!("record {i} of the batch overruns its frame"))?;
+        let next = doc.end;
+        spans.push((at, doc));
+        at = next;
+    }
+    if at != body.len() {
+        return Err("frame has trailing bytes after its records".into());
+    }
+    Ok(spans)
+}
+
+/// The range of the document of the record whose header is at `at` in `buf`, if the whole
+/// record lies within `buf`.
+fn document_range(buf: &[u8], at: usize) -> Option<Range<usize>> {
+    let len = u32::from_le_bytes(buf.get(at..at.checked_add(4)?)?.try_into().ok()?) as usize;
+    let start = at.checked_add(RECORD_HEADER_LEN)?;
+    let end = start.checked_add(len)?;
+    (end <= buf.len()).then_some(start..end)
 }
 
 /// Reads one record at `offset`, checking its SHA-256.
@@ -584,44 +623,28 @@ pub fn scan_segment(
         if crc32fast::hash(&body) != crc {
             return bad("frame checksum mismatch".into(), frame_end);
         }
-        let batch_first = u64::from_le_bytes(body[0..8].try_into().unwrap_or_default());
-        let count = u32::from_le_bytes(body[8..12].try_into().unwrap_or_default()) as u64;
-        let received_ms = i64::from_le_bytes(body[12..20].try_into().unwrap_or_default());
+        let BodyPrefix {
+            first_seq: batch_first,
+            count,
+            received_ms,
+        } = BodyPrefix::of(&body);
         if batch_first != next_seq {
             return Err(corrupt(
                 pos,
                 format!("batch starts at sequence {batch_first}, expected {next_seq}"),
             ));
         }
+        let spans = record_spans(&body, count).map_err(|reason| corrupt(pos, reason))?;
+        let count = u64::from(count);
         let decode = batch_first + count > skip_before_seq;
-        let mut wanted = Vec::new();
-        let mut at = BODY_FIXED_LEN;
-        for i in 0..count {
-            if at + RECORD_HEADER_LEN > body.len() {
-                return Err(corrupt(
-                    pos,
-                    format!("record {i} of the batch overruns its frame"),
-                ));
+        let mut wanted: Vec<(u64, usize, Range<usize>)> = Vec::new();
+        if decode {
+            for (i, (at, doc)) in (0u64..).zip(spans) {
+                if batch_first + i >= skip_before_seq {
+                    let record_offset = pos + FRAME_HEADER_LEN as u64 + at as u64;
+                    wanted.push((record_offset, at + 4, doc));
+                }
             }
-            let len = u32::from_le_bytes(body[at..at + 4].try_into().unwrap_or_default()) as usize;
-            let start = at + RECORD_HEADER_LEN;
-            if start + len > body.len() {
-                return Err(corrupt(
-                    pos,
-                    format!("record {i} of the batch overruns its frame"),
-                ));
-            }
-            if decode && batch_first + i >= skip_before_seq {
-                let record_offset = pos + FRAME_HEADER_LEN as u64 + at as u64;
-                wanted.push((record_offset, at + 4, start..start + len));
-            }
-            at = start + len;
-        }
-        if at != body.len() {
-            return Err(corrupt(
-                pos,
-                "frame has trailing bytes after its records".into(),
-            ));
         }
         let docs: Vec<&[u8]> = wanted.iter().map(|(_, _, r)| &body[r.clone()]).collect();
         let computed = sha256_many(&docs);

@@ -562,8 +562,6 @@ impl PreparedAppend {
 struct Committed {
     /// Each event's result; `None` for events repeating an earlier id of their batch.
     results: Vec<Option<AppendResult>>,
-    /// The log position just after its frame; `None` when nothing was stored.
-    lsn_end: Option<u64>,
     /// Its frame, queued to be written; `None` when nothing was stored.
     frame: Option<Arc<QueuedFrame>>,
 }
@@ -660,8 +658,12 @@ fn start_store_thread<T: Send + 'static>(
         let run = std::panic::AssertUnwindSafe(|| work(&store, item));
         match std::panic::catch_unwind(run) {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => store.poison(format!("{what} failed: {e}")),
-            Err(_) => store.poison(format!("{what} panicked")),
+            Ok(Err(e)) => {
+                store.poison(format!("{what} failed: {e}"));
+            }
+            Err(_) => {
+                store.poison(format!("{what} panicked"));
+            }
         }
     })
 }
@@ -877,7 +879,7 @@ impl EmbeddedStore {
                 match sync {
                     // Poisoned already, with its reason; its waiters are to learn it.
                     Err(StoreError::Poisoned(_)) => {
-                        store.wake_every_waiter();
+                        store.notify_progress();
                         Ok(())
                     }
                     other => other,
@@ -1007,8 +1009,7 @@ impl EmbeddedStore {
         let report = committed.report(&prepared.repeat_of);
         // Freed after the lock: 400 kB a batch.
         drop(prepared);
-        if let Some(lsn) = committed.lsn_end {
-            drop(committed);
+        if let Some(lsn) = committed.frame.map(|frame| frame.lsn_end) {
             self.write_queued()?;
             self.wait_visible_lsn(lsn)?;
         }
@@ -1083,9 +1084,10 @@ impl EmbeddedStore {
             }
         }?;
         let report = committed.report(&repeat_of);
-        let (Some(lsn), Some(frame)) = (committed.lsn_end, committed.frame) else {
+        let Some(frame) = committed.frame else {
             return Ok(report);
         };
+        let lsn = frame.lsn_end;
         let synced = self.inner.synced_lsn.load(Ordering::Acquire);
         let journaled = synced >= lsn
             || {
@@ -1185,7 +1187,6 @@ impl EmbeddedStore {
         if to_store.is_empty() {
             return Ok(Committed {
                 results,
-                lsn_end: None,
                 frame: None,
             });
         }
@@ -1242,7 +1243,6 @@ impl EmbeddedStore {
         self.inner.write_queue.lock().push_back(queued.clone());
         Ok(Committed {
             results,
-            lsn_end: Some(w.lsn),
             frame: Some(queued),
         })
     }
@@ -1289,17 +1289,12 @@ impl EmbeddedStore {
             let current = writer.current.clone();
             if let Err(e) = current.file.sync_data() {
                 let msg = format!("fdatasync of {} failed: {e}", current.path.display());
-                self.poison(msg.clone());
-                return Err(StoreError::Poisoned(msg));
+                return Err(self.poison(msg));
             }
             let created = log::create_segment(&writer.log_dir, frame.first_row + 1);
             let segment = match created {
                 Ok(segment) => Arc::new(segment),
-                Err(e) => {
-                    let msg = format!("cannot start a new segment: {e}");
-                    self.poison(msg.clone());
-                    return Err(StoreError::Poisoned(msg));
-                }
+                Err(e) => return Err(self.poison(format!("cannot start a new segment: {e}"))),
             };
             let mut segments = self.inner.segments.write();
             debug_assert_eq!(segments.len(), frame.segment_no as usize);
@@ -1310,8 +1305,7 @@ impl EmbeddedStore {
         if let Err(e) = (&*segment.file).write_all_ext(&frame.bytes) {
             let msg = format!("write to {} failed: {e}", segment.path.display());
             let _ = segment.file.set_len(frame.base);
-            self.poison(msg.clone());
-            return Err(StoreError::Poisoned(msg));
+            return Err(self.poison(msg));
         }
         let batch = frame.batch.lock().take();
         if let Some(batch) = batch {
@@ -1353,8 +1347,7 @@ impl EmbeddedStore {
         let batches = written.into_iter().map(|w| w.batch).collect();
         if let Err(e) = segment.file.sync_data() {
             let msg = format!("fdatasync of {} failed: {e}", segment.path.display());
-            self.poison(msg.clone());
-            return Err(StoreError::Poisoned(msg));
+            return Err(self.poison(msg));
         }
         #[cfg(test)]
         tests::SYNCS_LED_HERE.with(|led| led.set(led.get() + 1));
@@ -1373,7 +1366,8 @@ impl EmbeddedStore {
             return self.notify_progress();
         }
         if let Err(e) = self.publish(group.batches) {
-            return self.poison(format!("indexing failed: {e}"));
+            self.poison(format!("indexing failed: {e}"));
+            return;
         }
         let published = self.inner.index.read().rows();
         {
@@ -1391,24 +1385,18 @@ impl EmbeddedStore {
         self.notify_progress();
     }
 
-    fn poison(&self, msg: String) {
-        self.inner.writer.lock().poison(&self.inner, msg);
-        self.wake_every_waiter();
-    }
-
-    /// Wakes every thread waiting for visibility or a seal (to see a poisoning).
-    fn wake_every_waiter(&self) {
+    /// Stops the store taking appends, for `msg`, and wakes every waiter to learn it; returns
+    /// the error to report.
+    fn poison(&self, msg: String) -> StoreError {
+        let error = self.inner.writer.lock().poison(&self.inner, msg);
         self.notify_progress();
+        error
     }
 
+    /// Wakes every thread waiting for visibility or a seal (or to see a poisoning).
     fn notify_progress(&self) {
-        self.notify(&self.inner.progress);
-    }
-
-    /// Wakes the threads waiting on `signal` (which waits with `progress_lock`).
-    fn notify(&self, signal: &parking_lot::Condvar) {
         let _progress = self.inner.progress_lock.lock();
-        signal.notify_all();
+        self.inner.progress.notify_all();
     }
 
     /// Adds durable batches to the index, in sequence order, and hands full blocks to the
@@ -2103,11 +2091,22 @@ mod tests {
         to
     }
 
-    /// Waits until `n` frames are numbered and queued, not written.
-    fn until_queued(store: &EmbeddedStore, n: usize) {
-        while store.inner.write_queue.lock().len() < n {
+    /// Holds the log writer, as a write stalled in the page cache would, and appends `batch`
+    /// on another thread until its frame is numbered and queued behind the stall, not written.
+    fn append_behind_a_stalled_log_writer(
+        store: &EmbeddedStore,
+        batch: Vec<NewEvent>,
+    ) -> (
+        parking_lot::MutexGuard<'_, LogWriter>,
+        std::thread::JoinHandle<Result<AppendReport, StoreError>>,
+    ) {
+        let stalled = store.inner.log_writer.lock();
+        let s = store.clone();
+        let appending = std::thread::spawn(move || s.append_blocking(batch));
+        while store.inner.write_queue.lock().is_empty() {
             std::thread::yield_now();
         }
+        (stalled, appending)
     }
 
     /// A write into the page cache has been seen to take 430 ms on a busy machine; a search's
@@ -2117,10 +2116,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path()).unwrap();
         store.append_blocking(vec![event("before")]).unwrap();
-        let stalled = store.inner.log_writer.lock();
-        let s = store.clone();
-        let bulk = std::thread::spawn(move || s.append_blocking(vec![event("bulk")]));
-        until_queued(&store, 1);
+        let (stalled, bulk) = append_behind_a_stalled_log_writer(&store, vec![event("bulk")]);
         let report = store.append_durable_blocking(vec![event("read")]).unwrap();
         assert_eq!(report.results, vec![AppendResult::Stored { seq: 3 }]);
         assert_eq!(
@@ -2169,10 +2165,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path()).unwrap();
         store.append_blocking(vec![event("a")]).unwrap();
-        let stalled = store.inner.log_writer.lock();
-        let s = store.clone();
-        let first = std::thread::spawn(move || s.append_blocking(vec![event("b"), event("c")]));
-        until_queued(&store, 1);
+        let batch = vec![event("b"), event("c")];
+        let (stalled, first) = append_behind_a_stalled_log_writer(&store, batch);
         // The id table has c's fingerprint, so the id stored at its row decides, as it would
         // for two ids sharing a fingerprint.
         let retry = store.append_blocking(vec![event("c")]).unwrap();
